@@ -1,0 +1,174 @@
+/**
+ * The one catalogue of Accel errors. Every error a user can see has a code here, a message
+ * template, the gRPC status and the HTTP status it maps to. Protocol adapters translate an
+ * {@link AccelError} to their wire status at the edge and nowhere else.
+ */
+
+/** gRPC status codes (google.rpc.Code) used by the catalogue. */
+export const GrpcStatus = {
+  OK: 0,
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  FAILED_PRECONDITION: 9,
+  RESOURCE_EXHAUSTED: 8,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  UNAUTHENTICATED: 16,
+} as const;
+
+interface CatalogueEntry {
+  readonly grpc: number;
+  readonly http: number;
+  /** Message template; `{name}` placeholders are filled from the error's params. */
+  readonly message: string;
+}
+
+export const ERRORS = {
+  ACCEL_ERR_MODEL_NOT_FOUND: {
+    grpc: GrpcStatus.NOT_FOUND,
+    http: 404,
+    message: 'Model "{model}" is not served here. Models served: {available}.',
+  },
+  ACCEL_ERR_VERSION_NOT_FOUND: {
+    grpc: GrpcStatus.NOT_FOUND,
+    http: 404,
+    message: 'Model "{model}" has no version {version}. Versions served: {available}.',
+  },
+  ACCEL_ERR_NO_DEFAULT_MODEL: {
+    grpc: GrpcStatus.NOT_FOUND,
+    http: 404,
+    message:
+      'The request names no model and this server serves several ({available}) with none marked default. Set model_spec.name, or start the server with --default NAME.',
+  },
+  ACCEL_ERR_SIGNATURE_NOT_FOUND: {
+    grpc: GrpcStatus.INVALID_ARGUMENT,
+    http: 400,
+    message: 'Signature "{signature}" not found for model "{model}". Signatures: serving_default.',
+  },
+  ACCEL_ERR_MISSING_INPUT: {
+    grpc: GrpcStatus.INVALID_ARGUMENT,
+    http: 400,
+    message: 'Input "{input}" is required by model "{model}" and is missing from the request. Inputs: {expected}.',
+  },
+  ACCEL_ERR_UNKNOWN_INPUT: {
+    grpc: GrpcStatus.INVALID_ARGUMENT,
+    http: 400,
+    message: 'Input "{input}" is not an input of model "{model}". Inputs: {expected}.',
+  },
+  ACCEL_ERR_UNKNOWN_OUTPUT: {
+    grpc: GrpcStatus.INVALID_ARGUMENT,
+    http: 400,
+    message: 'Output "{output}" in output_filter is not an output of model "{model}". Outputs: {expected}.',
+  },
+  ACCEL_ERR_BAD_DTYPE: {
+    grpc: GrpcStatus.INVALID_ARGUMENT,
+    http: 400,
+    message: 'Input "{input}" has dtype {got}; model "{model}" expects {expected}.',
+  },
+  ACCEL_ERR_BAD_SHAPE: {
+    grpc: GrpcStatus.INVALID_ARGUMENT,
+    http: 400,
+    message: 'Input "{input}" has shape {got}; model "{model}" expects {expected}.',
+  },
+  ACCEL_ERR_BAD_TENSOR: {
+    grpc: GrpcStatus.INVALID_ARGUMENT,
+    http: 400,
+    message: 'Input "{input}" is malformed: {reason}.',
+  },
+  ACCEL_ERR_BAD_IMAGE: {
+    grpc: GrpcStatus.INVALID_ARGUMENT,
+    http: 400,
+    message: 'Input "{input}" item {index} is not a decodable JPEG or PNG image: {reason}.',
+  },
+  ACCEL_ERR_EMPTY_BATCH: {
+    grpc: GrpcStatus.INVALID_ARGUMENT,
+    http: 400,
+    message: 'Input "{input}" holds an empty batch; send at least one item.',
+  },
+  ACCEL_ERR_BATCH_MISMATCH: {
+    grpc: GrpcStatus.INVALID_ARGUMENT,
+    http: 400,
+    message: 'Inputs disagree on the batch size: {detail}.',
+  },
+  ACCEL_ERR_BAD_REQUEST: {
+    grpc: GrpcStatus.INVALID_ARGUMENT,
+    http: 400,
+    message: 'Malformed request: {reason}.',
+  },
+  ACCEL_ERR_TOO_LARGE: {
+    grpc: GrpcStatus.RESOURCE_EXHAUSTED,
+    http: 413,
+    message: 'Request of {size} bytes exceeds the limit of {limit} bytes (raise it with --max-message-bytes).',
+  },
+  ACCEL_ERR_NOT_READY: {
+    grpc: GrpcStatus.UNAVAILABLE,
+    http: 503,
+    message: 'Model "{model}" version {version} is not ready ({state}).',
+  },
+  ACCEL_ERR_SHUTTING_DOWN: {
+    grpc: GrpcStatus.UNAVAILABLE,
+    http: 503,
+    message: 'The server is shutting down and accepts no new requests.',
+  },
+  ACCEL_ERR_MODEL_LOAD: {
+    grpc: GrpcStatus.FAILED_PRECONDITION,
+    http: 500,
+    message: 'Could not load model "{model}" version {version} from {path}: {reason}.',
+  },
+  ACCEL_ERR_INFERENCE: {
+    grpc: GrpcStatus.INTERNAL,
+    http: 500,
+    message: 'Model "{model}" version {version} failed to run: {reason}.',
+  },
+  ACCEL_ERR_USAGE: {
+    grpc: GrpcStatus.INVALID_ARGUMENT,
+    http: 400,
+    message: '{reason}',
+  },
+  ACCEL_ERR_INTERNAL: {
+    grpc: GrpcStatus.INTERNAL,
+    http: 500,
+    message: 'Internal error: {reason}.',
+  },
+} as const satisfies Record<string, CatalogueEntry>;
+
+export type ErrorCode = keyof typeof ERRORS;
+export type ErrorParams = Record<string, string | number | bigint | boolean | undefined>;
+
+/** An error with a catalogue code; adapters map it to wire statuses. */
+export class AccelError extends Error {
+  readonly code: ErrorCode;
+  readonly grpcCode: number;
+  readonly httpStatus: number;
+  readonly params: ErrorParams;
+
+  constructor(code: ErrorCode, params: ErrorParams = {}, options?: { cause?: unknown }) {
+    super(formatMessage(ERRORS[code].message, params), options);
+    this.name = 'AccelError';
+    this.code = code;
+    this.grpcCode = ERRORS[code].grpc;
+    this.httpStatus = ERRORS[code].http;
+    this.params = params;
+  }
+}
+
+function formatMessage(template: string, params: ErrorParams): string {
+  return template.replace(/\{(\w+)\}/g, (_, key: string) => String(params[key] ?? `<${key}>`));
+}
+
+/** Any thrown value as an AccelError (unknown errors become ACCEL_ERR_INTERNAL). */
+export function toAccelError(err: unknown): AccelError {
+  if (err instanceof AccelError) return err;
+  const reason = err instanceof Error ? err.message : String(err);
+  return new AccelError('ACCEL_ERR_INTERNAL', { reason }, { cause: err });
+}
+
+/** Formats a list of names for messages: `"a", "b"` or `none`. */
+export function nameList(names: Iterable<string | number>): string {
+  const list = [...names].map((n) => (typeof n === 'number' ? String(n) : `"${n}"`));
+  return list.length ? list.join(', ') : 'none';
+}

@@ -1,0 +1,212 @@
+import { AccelError, nameList } from '../errors';
+import { Servable, type PredictResult, type ServableConfig, type ServableState } from './servable';
+import type { SessionSettings } from './session-options';
+import type { NamedTensors } from './tensor';
+
+/** Which model and version a request addresses. An empty name means the default model. */
+export interface ModelRef {
+  name?: string;
+  /** Undefined: the latest available version. */
+  version?: number;
+  versionLabel?: string;
+}
+
+export interface ModelSource {
+  name: string;
+  path: string;
+  version?: number;
+  preprocess?: Record<string, unknown>;
+}
+
+export interface RuntimeOptions extends SessionSettings {
+  maxImagePixels?: number;
+  /** Serve the models that load when some fail, instead of failing the whole start. */
+  allowPartial?: boolean;
+  /** Model answering requests that name none. */
+  defaultModel?: string;
+}
+
+export interface VersionStatus {
+  version: number;
+  state: ServableState | 'FAILED';
+  error?: AccelError;
+}
+
+export type RuntimeEvent =
+  | { kind: 'loaded'; servable: Servable; loadMs: number; warmupMs: number }
+  | { kind: 'failed'; name: string; version: number; error: AccelError };
+
+/**
+ * The one inference core. Owns every loaded model version; protocol adapters translate their
+ * wire format to {@link Runtime.predict} and map its {@link AccelError}s to status codes.
+ *
+ * @example
+ * const runtime = new Runtime({ threads: 2 });
+ * await runtime.load([{ name: 'resnet50', path: 'resnet50.onnx' }]);
+ * const result = await runtime.predict({ name: 'resnet50' }, { images: { dtype: 'string', shape: [1], data: [jpeg] } });
+ * result.outputs.output_alias; // [1, 1000] float32
+ */
+export class Runtime {
+  private readonly models = new Map<string, Map<number, Servable>>();
+  private readonly failures = new Map<string, Map<number, AccelError>>();
+  private loading = 0;
+  private closed = false;
+
+  constructor(readonly options: RuntimeOptions = {}) {}
+
+  /** Names of models with at least one version known (loaded or failed). */
+  get modelNames(): string[] {
+    return [...new Set([...this.models.keys(), ...this.failures.keys()])].sort();
+  }
+
+  /** True once every requested model version is loaded and warmed up, and not shutting down. */
+  get ready(): boolean {
+    return !this.closed && this.loading === 0 && this.models.size > 0;
+  }
+
+  /**
+   * Loads and warms up each source in turn (one at a time: loading sessions in parallel only
+   * competes for the same cores). Versions not given are numbered 1, 2, ... per name in order.
+   * Throws the first load error unless `allowPartial` is set.
+   */
+  async load(sources: readonly ModelSource[], onEvent?: (e: RuntimeEvent) => void): Promise<void> {
+    const planned = planVersions(sources);
+    this.loading += planned.length;
+    try {
+      for (const source of planned) {
+        const config: ServableConfig = {
+          ...source,
+          version: source.version,
+          threads: this.options.threads,
+          executionProvider: this.options.executionProvider,
+          maxImagePixels: this.options.maxImagePixels,
+        };
+        try {
+          const t0 = performance.now();
+          const servable = await Servable.load(config);
+          const t1 = performance.now();
+          await servable.warmUp();
+          servable.state = 'AVAILABLE';
+          this.versions(source.name).set(source.version, servable);
+          onEvent?.({ kind: 'loaded', servable, loadMs: t1 - t0, warmupMs: performance.now() - t1 });
+        } catch (err) {
+          const error =
+            err instanceof AccelError && err.code === 'ACCEL_ERR_MODEL_LOAD'
+              ? err
+              : new AccelError('ACCEL_ERR_MODEL_LOAD', { model: source.name, version: source.version, path: source.path, reason: (err as Error).message }, { cause: err });
+          let failed = this.failures.get(source.name);
+          if (!failed) this.failures.set(source.name, (failed = new Map()));
+          failed.set(source.version, error);
+          onEvent?.({ kind: 'failed', name: source.name, version: source.version, error });
+          if (!this.options.allowPartial) throw error;
+        } finally {
+          this.loading--;
+        }
+      }
+    } finally {
+      this.loading = Math.max(0, this.loading);
+    }
+  }
+
+  /** The servable a reference resolves to. Throws NOT_FOUND / NOT_READY errors naming what exists. */
+  resolve(ref: ModelRef): Servable {
+    if (this.closed) throw new AccelError('ACCEL_ERR_SHUTTING_DOWN');
+    const name = ref.name || this.defaultName();
+    const versions = this.models.get(name);
+    if (!versions) {
+      throw new AccelError('ACCEL_ERR_MODEL_NOT_FOUND', { model: name, available: nameList(this.models.keys()) });
+    }
+    if (ref.versionLabel) {
+      throw new AccelError('ACCEL_ERR_VERSION_NOT_FOUND', { model: name, version: `labelled "${ref.versionLabel}"`, available: nameList(versions.keys()) });
+    }
+    if (ref.version === undefined) {
+      const latest = Math.max(...[...versions.values()].filter((s) => s.state === 'AVAILABLE').map((s) => s.version));
+      const servable = versions.get(latest);
+      if (!servable) throw new AccelError('ACCEL_ERR_NOT_READY', { model: name, version: 'latest', state: 'no version available' });
+      return servable;
+    }
+    const servable = versions.get(ref.version);
+    if (!servable) {
+      throw new AccelError('ACCEL_ERR_VERSION_NOT_FOUND', { model: name, version: ref.version, available: nameList([...versions.keys()].sort((a, b) => a - b)) });
+    }
+    if (servable.state !== 'AVAILABLE') {
+      throw new AccelError('ACCEL_ERR_NOT_READY', { model: name, version: ref.version, state: servable.state });
+    }
+    return servable;
+  }
+
+  /** Runs a request on the model version `ref` resolves to. */
+  predict(
+    ref: ModelRef,
+    inputs: NamedTensors,
+    opts: { outputFilter?: readonly string[]; signatureName?: string } = {},
+  ): Promise<PredictResult> {
+    return this.resolve(ref).predict(inputs, opts);
+  }
+
+  /** Status of each version of a model (all versions, or the one asked for), like TF Serving's GetModelStatus. */
+  status(ref: ModelRef): VersionStatus[] {
+    const name = ref.name || this.defaultName();
+    const loaded = this.models.get(name) ?? new Map<number, Servable>();
+    const failed = this.failures.get(name) ?? new Map<number, AccelError>();
+    if (loaded.size === 0 && failed.size === 0) {
+      throw new AccelError('ACCEL_ERR_MODEL_NOT_FOUND', { model: name, available: nameList(this.modelNames) });
+    }
+    const all: VersionStatus[] = [
+      ...[...loaded.values()].map((s) => ({ version: s.version, state: s.state })),
+      ...[...failed].map(([version, error]) => ({ version, state: 'FAILED' as const, error })),
+    ].sort((a, b) => b.version - a.version);
+    if (ref.version === undefined) return all;
+    const one = all.filter((s) => s.version === ref.version);
+    if (one.length === 0) {
+      throw new AccelError('ACCEL_ERR_VERSION_NOT_FOUND', { model: name, version: ref.version, available: nameList(all.map((s) => s.version)) });
+    }
+    return one;
+  }
+
+  /** Every available servable, for listings. */
+  servables(): Servable[] {
+    return [...this.models.values()].flatMap((v) => [...v.values()]);
+  }
+
+  /** Refuses new requests, waits for in-flight ones, frees every session. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.servables().map((s) => s.unload()));
+    this.models.clear();
+  }
+
+  private defaultName(): string {
+    if (this.options.defaultModel) return this.options.defaultModel;
+    const names = [...this.models.keys()];
+    if (names.length === 1) return names[0];
+    throw new AccelError('ACCEL_ERR_NO_DEFAULT_MODEL', { available: nameList(names) });
+  }
+
+  private versions(name: string): Map<number, Servable> {
+    let v = this.models.get(name);
+    if (!v) this.models.set(name, (v = new Map()));
+    return v;
+  }
+}
+
+function planVersions(sources: readonly ModelSource[]): Array<ModelSource & { version: number }> {
+  const used = new Map<string, Set<number>>();
+  for (const s of sources) {
+    if (s.version === undefined) continue;
+    if (!Number.isInteger(s.version) || s.version < 1) {
+      throw new AccelError('ACCEL_ERR_USAGE', { reason: `Model "${s.name}": version must be a positive integer, got ${s.version}` });
+    }
+    const set = used.get(s.name) ?? new Set<number>();
+    if (set.has(s.version)) throw new AccelError('ACCEL_ERR_USAGE', { reason: `Model "${s.name}" version ${s.version} is given twice` });
+    used.set(s.name, set.add(s.version));
+  }
+  return sources.map((s) => {
+    if (s.version !== undefined) return { ...s, version: s.version };
+    const set = used.get(s.name) ?? new Set<number>();
+    let v = 1;
+    while (set.has(v)) v++;
+    used.set(s.name, set.add(v));
+    return { ...s, version: v };
+  });
+}
