@@ -99,6 +99,11 @@ export const ERRORS = {
     http: 400,
     message: 'Malformed request: {reason}.',
   },
+  ACCEL_ERR_NO_ROUTE: {
+    grpc: GrpcStatus.UNIMPLEMENTED,
+    http: 404,
+    message: 'No API at {method} {path}. See the REST API in the README.',
+  },
   ACCEL_ERR_TOO_LARGE: {
     grpc: GrpcStatus.RESOURCE_EXHAUSTED,
     http: 413,

@@ -114,7 +114,7 @@ export class Runtime {
     const name = ref.name || this.defaultName();
     const versions = this.models.get(name);
     if (!versions) {
-      throw new AccelError('ACCEL_ERR_MODEL_NOT_FOUND', { model: name, available: nameList(this.models.keys()) });
+      throw new AccelError('ACCEL_ERR_MODEL_NOT_FOUND', { model: name, available: nameList([...this.models.keys()].sort()) });
     }
     if (ref.versionLabel) {
       throw new AccelError('ACCEL_ERR_VERSION_NOT_FOUND', { model: name, version: `labelled "${ref.versionLabel}"`, available: nameList(versions.keys()) });
@@ -167,6 +167,11 @@ export class Runtime {
   /** Every available servable, for listings. */
   servables(): Servable[] {
     return [...this.models.values()].flatMap((v) => [...v.values()]);
+  }
+
+  /** From now on readiness fails and new requests are refused; in-flight ones go on. */
+  beginShutdown(): void {
+    this.closed = true;
   }
 
   /** Refuses new requests, waits for in-flight ones, frees every session. */

@@ -1,0 +1,94 @@
+import * as grpc from '@grpc/grpc-js';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { AccelError } from '../errors';
+import type { Runtime } from '../runtime/runtime';
+import { addHealthRoutes } from './health';
+import { ServerMetrics } from './metrics';
+import { addTfServingServices } from './tfserving-grpc';
+import { addTfServingRest, sendError } from './tfserving-rest';
+
+export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+
+export interface ServerOptions {
+  host?: string;
+  /** 0 picks a free port. */
+  grpcPort?: number;
+  restPort?: number;
+  maxMessageBytes?: number;
+  logger?: Logger;
+}
+
+export interface RunningServer {
+  grpcPort: number;
+  restPort: number;
+  metrics: ServerMetrics;
+  /** Refuses new requests, lets in-flight ones finish (up to `graceMs`), frees the models. */
+  shutdown(graceMs?: number): Promise<void>;
+}
+
+/** Starts the gRPC and REST front ends over one runtime. */
+export async function startServer(runtime: Runtime, opts: ServerOptions = {}): Promise<RunningServer> {
+  const host = opts.host ?? '0.0.0.0';
+  const limit = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  const metrics = new ServerMetrics();
+
+  const grpcServer = new grpc.Server({
+    'grpc.max_receive_message_length': limit,
+    'grpc.max_send_message_length': limit,
+  });
+  addTfServingServices(grpcServer, runtime, metrics);
+  const grpcPort = await new Promise<number>((resolve, reject) =>
+    grpcServer.bindAsync(`${host}:${opts.grpcPort ?? 8500}`, grpc.ServerCredentials.createInsecure(), (err, port) =>
+      err ? reject(err) : resolve(port),
+    ),
+  );
+
+  const app: FastifyInstance = Fastify({
+    bodyLimit: limit,
+    disableRequestLogging: true,
+    ...(opts.logger ? { loggerInstance: opts.logger as FastifyBaseLogger } : {}),
+  });
+  // TF Serving's own examples post JSON with curl -d (form content type): parse any body as JSON.
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
+    try {
+      done(null, body.length ? JSON.parse(body as string) : undefined);
+    } catch (err) {
+      done(new AccelError('ACCEL_ERR_BAD_REQUEST', { reason: `invalid JSON: ${(err as Error).message}` }));
+    }
+  });
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    if (err instanceof AccelError) return sendError(reply, err);
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return sendError(reply, new AccelError('ACCEL_ERR_TOO_LARGE', { size: req.headers['content-length'] ?? 'more than', limit }));
+    }
+    if (err.statusCode && err.statusCode < 500) return sendError(reply, new AccelError('ACCEL_ERR_BAD_REQUEST', { reason: err.message }));
+    return sendError(reply, err);
+  });
+  app.setNotFoundHandler((req, reply) => sendError(reply, new AccelError('ACCEL_ERR_NO_ROUTE', { method: req.method, path: req.url })));
+  addHealthRoutes(app, runtime, metrics);
+  addTfServingRest(app, runtime, metrics);
+  await app.listen({ host, port: opts.restPort ?? 8501 });
+  const address = app.server.address();
+  const restPort = typeof address === 'object' && address ? address.port : 0;
+
+  let stopping: Promise<void> | undefined;
+  const shutdown = (graceMs = 10_000) =>
+    (stopping ??= (async () => {
+      runtime.beginShutdown();
+      const graceful = Promise.all([
+        new Promise<void>((resolve) => grpcServer.tryShutdown(() => resolve())),
+        app.close(),
+      ]);
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), graceMs)));
+      if ((await Promise.race([graceful, timedOut])) === 'timeout') {
+        grpcServer.forceShutdown();
+        app.server.closeAllConnections();
+      }
+      clearTimeout(timer);
+      await runtime.close();
+    })());
+
+  return { grpcPort, restPort, metrics, shutdown };
+}

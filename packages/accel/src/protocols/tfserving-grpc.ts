@@ -1,0 +1,110 @@
+import * as grpc from '@grpc/grpc-js';
+import { loadServingProtos, packAny } from '@accel/client/proto';
+import { AccelError, toAccelError } from '../errors';
+import type { ModelRef, Runtime, VersionStatus } from '../runtime/runtime';
+import type { NamedTensors } from '../runtime/tensor';
+import type { ServerMetrics } from './metrics';
+import { modelRefFromSpec, specFor, type ModelSpecObject } from './model-spec';
+import { decodeTensorProto, encodeTensorProto, signatureDefObject, type TensorProtoObject } from './tf-tensor';
+
+interface PredictRequestObject {
+  model_spec?: ModelSpecObject | null;
+  inputs?: Record<string, TensorProtoObject>;
+  output_filter?: string[];
+}
+
+type Callback = grpc.sendUnaryData<unknown>;
+
+/** An AccelError as a gRPC status, with its catalogue code in the trailers. */
+export function grpcError(err: unknown): Partial<grpc.StatusObject> {
+  const e = toAccelError(err);
+  const metadata = new grpc.Metadata();
+  metadata.set('accel-error-code', e.code);
+  return { code: e.grpcCode, details: e.message, metadata };
+}
+
+function statusObject(s: VersionStatus) {
+  const failed = s.state === 'FAILED';
+  return {
+    version: String(s.version),
+    state: failed ? 'END' : s.state,
+    status: failed
+      ? { error_code: codeName(s.error!.grpcCode), error_message: s.error!.message }
+      : { error_code: 'OK', error_message: '' },
+  };
+}
+
+const CODE_NAMES = Object.fromEntries(Object.entries(grpc.status).map(([k, v]) => [v, k]));
+function codeName(code: number): string {
+  return String(CODE_NAMES[code] ?? 'UNKNOWN');
+}
+
+/**
+ * TF Serving's PredictionService (Predict, GetModelMetadata) and ModelService (GetModelStatus)
+ * over the runtime core. Only wire translation lives here.
+ */
+export function addTfServingServices(server: grpc.Server, runtime: Runtime, metrics: ServerMetrics): void {
+  const protos = loadServingProtos();
+
+  const predict = async (call: grpc.ServerUnaryCall<PredictRequestObject, unknown>, callback: Callback) => {
+    const started = performance.now();
+    let ref: ModelRef = {};
+    try {
+      const req = call.request;
+      ref = modelRefFromSpec(req.model_spec);
+      const entries = Object.entries(req.inputs ?? {});
+      if (entries.length === 0) throw new AccelError('ACCEL_ERR_BAD_REQUEST', { reason: 'the request has no inputs' });
+      const inputs: NamedTensors = {};
+      for (const [name, proto] of entries) inputs[name] = decodeTensorProto(name, proto);
+      const result = await runtime.predict(ref, inputs, {
+        outputFilter: req.output_filter,
+        signatureName: req.model_spec?.signature_name || undefined,
+      });
+      const outputs: Record<string, TensorProtoObject> = {};
+      for (const [name, t] of Object.entries(result.outputs)) outputs[name] = encodeTensorProto(t);
+      callback(null, { model_spec: specFor(result.model, result.version), outputs });
+      metrics.observe('grpc', started, { result });
+    } catch (err) {
+      callback(grpcError(err));
+      metrics.observe('grpc', started, { error: err, model: ref.name, version: ref.version });
+    }
+  };
+
+  const getModelMetadata = (
+    call: grpc.ServerUnaryCall<{ model_spec?: ModelSpecObject; metadata_field?: string[] }, unknown>,
+    callback: Callback,
+  ) => {
+    try {
+      const fields = call.request.metadata_field ?? [];
+      const unknown = fields.filter((f) => f !== 'signature_def');
+      if (unknown.length) {
+        throw new AccelError('ACCEL_ERR_BAD_REQUEST', { reason: `metadata_field ${unknown.join(', ')} is not supported; ask for "signature_def"` });
+      }
+      const servable = runtime.resolve(modelRefFromSpec(call.request.model_spec));
+      const map = { signature_def: { [servable.signature.name]: signatureDefObject(servable.signature) } };
+      callback(null, {
+        model_spec: specFor(servable.name, servable.version, ''),
+        metadata: { signature_def: packAny('tensorflow.serving.SignatureDefMap', map) },
+      });
+    } catch (err) {
+      callback(grpcError(err));
+    }
+  };
+
+  const getModelStatus = (call: grpc.ServerUnaryCall<{ model_spec?: ModelSpecObject }, unknown>, callback: Callback) => {
+    try {
+      const statuses = runtime.status(modelRefFromSpec(call.request.model_spec));
+      callback(null, { model_version_status: statuses.map(statusObject) });
+    } catch (err) {
+      callback(grpcError(err));
+    }
+  };
+
+  server.addService(protos.PredictionService.service, {
+    Predict: (call: grpc.ServerUnaryCall<PredictRequestObject, unknown>, cb: Callback) => void predict(call, cb),
+    GetModelMetadata: getModelMetadata,
+  });
+  server.addService(protos.ModelService.service, { GetModelStatus: getModelStatus });
+}
+
+export { statusObject as versionStatusObject };

@@ -1,0 +1,119 @@
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AccelError } from '../errors';
+import { tinyClassifier, tinyReference, twoInputModel, modelDir } from '../test-util/models';
+import { Runtime } from './runtime';
+
+const files = modelDir();
+let runtime: Runtime;
+
+async function solidPng(r: number, g: number, b: number, w = 40, h = 30): Promise<Buffer> {
+  return sharp({ create: { width: w, height: h, channels: 3, background: { r, g, b } } }).png().toBuffer();
+}
+
+beforeAll(async () => {
+  const v1 = files.write('tiny.onnx', tinyClassifier());
+  const v2 = files.write('tiny-v2.onnx', tinyClassifier());
+  files.write('tiny-v2.accel.json', JSON.stringify({ preprocess: { mean: 0, std: 1, scale: 1 } }));
+  runtime = new Runtime({ threads: 1 });
+  await runtime.load([
+    { name: 'tiny', path: v1 },
+    { name: 'tiny', path: v2 },
+    { name: 'pair', path: files.write('pair.onnx', twoInputModel()) },
+  ]);
+});
+afterAll(async () => {
+  await runtime.close();
+  files.cleanup();
+});
+
+describe('Runtime', () => {
+  it('numbers versions in order and serves the latest by default', () => {
+    expect(runtime.status({ name: 'tiny' }).map((s) => [s.version, s.state])).toEqual([
+      [2, 'AVAILABLE'],
+      [1, 'AVAILABLE'],
+    ]);
+    expect(runtime.resolve({ name: 'tiny' }).version).toBe(2);
+    expect(runtime.resolve({ name: 'tiny', version: 1 }).version).toBe(1);
+  });
+
+  it('decodes a PNG per the spec and gives the exact classifier output', async () => {
+    const png = await solidPng(200, 100, 50);
+    const v1 = await runtime.predict({ name: 'tiny', version: 1 }, { images: { dtype: 'string', shape: [1], data: [png] } });
+    const means = [200, 100, 50].map((p, c) => (p / 255 - [0.485, 0.456, 0.406][c]) / [0.229, 0.224, 0.225][c]);
+    const expected = tinyReference(means);
+    const probs = Array.from(v1.outputs.probs.data as Float32Array);
+    probs.forEach((p, i) => expect(p).toBeCloseTo(expected[i], 5));
+    expect(v1.outputs.output_alias.shape).toEqual([1, 5]);
+    // version 2's sidecar turns normalization off: raw 0..255 pixel values.
+    const v2 = await runtime.predict({ name: 'tiny' }, { images: { dtype: 'string', shape: [1], data: [png] } });
+    const raw = tinyReference([200, 100, 50]);
+    Array.from(v2.outputs.probs.data as Float32Array).forEach((p, i) => expect(p).toBeCloseTo(raw[i], 5));
+  });
+
+  it('runs a batch and keeps each item its own result', async () => {
+    const a = await solidPng(10, 20, 30);
+    const b = await solidPng(250, 240, 5, 64, 64);
+    const batch = await runtime.predict({ name: 'tiny' }, { images: { dtype: 'string', shape: [2], data: [a, b] } });
+    const one = await runtime.predict({ name: 'tiny' }, { images: { dtype: 'string', shape: [1], data: [b] } });
+    expect(batch.outputs.probs.shape).toEqual([2, 5]);
+    expect(Array.from(batch.outputs.probs.data.slice(5, 10) as Float32Array)).toEqual(Array.from(one.outputs.probs.data as Float32Array));
+  });
+
+  it('names what exists when a model or version is unknown', () => {
+    expect(() => runtime.resolve({ name: 'nope' })).toThrowError(/Model "nope" is not served here. Models served: "pair", "tiny"/);
+    expect(() => runtime.resolve({ name: 'tiny', version: 7 })).toThrowError(/no version 7. Versions served: 1, 2/);
+    expect(() => runtime.resolve({})).toThrowError(AccelError);
+  });
+
+  it('checks dtype, shape and missing inputs', async () => {
+    const f32 = (shape: number[]) => ({ dtype: 'float32' as const, shape, data: new Float32Array(shape.reduce((x, y) => x * y, 1)) });
+    await expect(runtime.predict({ name: 'pair' }, { a: f32([1, 2]) })).rejects.toMatchObject({ code: 'ACCEL_ERR_MISSING_INPUT' });
+    await expect(runtime.predict({ name: 'pair' }, { a: f32([1, 3]), b: f32([1, 3]) })).rejects.toMatchObject({ code: 'ACCEL_ERR_BAD_SHAPE' });
+    await expect(runtime.predict({ name: 'pair' }, { a: f32([1, 2]), b: f32([2, 2]) })).rejects.toMatchObject({ code: 'ACCEL_ERR_BATCH_MISMATCH' });
+    await expect(
+      runtime.predict({ name: 'pair' }, { a: { dtype: 'int32', shape: [1, 2], data: new Int32Array(2) }, b: f32([1, 2]) }),
+    ).rejects.toMatchObject({ code: 'ACCEL_ERR_BAD_DTYPE' });
+    await expect(runtime.predict({ name: 'pair' }, { a: f32([1, 2]), b: f32([1, 2]), c: f32([1, 2]) })).rejects.toMatchObject({
+      code: 'ACCEL_ERR_UNKNOWN_INPUT',
+    });
+    const sum = await runtime.predict({ name: 'pair' }, {
+      a: { dtype: 'float32', shape: [1, 2], data: new Float32Array([1, 2]) },
+      b: { dtype: 'float32', shape: [1, 2], data: new Float32Array([3, 5]) },
+    }, { outputFilter: ['product'] });
+    expect(Object.keys(sum.outputs)).toEqual(['product']);
+    expect(Array.from(sum.outputs.product.data as Float32Array)).toEqual([3, 10]);
+  });
+
+  it('refuses corrupt image bytes and empty batches', async () => {
+    const err = await runtime.predict({ name: 'tiny' }, { images: { dtype: 'string', shape: [2], data: [await solidPng(1, 2, 3), Buffer.from('not an image')] } }).catch((e) => e);
+    expect(err).toMatchObject({ code: 'ACCEL_ERR_BAD_IMAGE' });
+    expect(err.message).toMatch(/Input "images" item 1 is not a decodable JPEG or PNG image/);
+    await expect(runtime.predict({ name: 'tiny' }, { images: { dtype: 'string', shape: [0], data: [] } })).rejects.toMatchObject({
+      code: 'ACCEL_ERR_EMPTY_BATCH',
+    });
+  });
+});
+
+describe('Runtime.load', () => {
+  it('says which file failed and why', async () => {
+    const dir = modelDir();
+    const rt = new Runtime({ threads: 1 });
+    const bad = dir.write('broken.onnx', 'this is not onnx');
+    await expect(rt.load([{ name: 'broken', path: bad }])).rejects.toThrowError(/Could not load model "broken" version 1 from .*broken.onnx/);
+    dir.cleanup();
+  });
+
+  it('serves the models that load with allowPartial and reports the failure in status', async () => {
+    const dir = modelDir();
+    const rt = new Runtime({ threads: 1, allowPartial: true });
+    await rt.load([
+      { name: 'broken', path: dir.write('broken.onnx', 'nope') },
+      { name: 'good', path: dir.write('good.onnx', tinyClassifier()) },
+    ]);
+    expect(rt.ready).toBe(true);
+    expect(rt.status({ name: 'broken' })[0]).toMatchObject({ version: 1, state: 'FAILED' });
+    await rt.close();
+    dir.cleanup();
+  });
+});
