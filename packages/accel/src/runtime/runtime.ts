@@ -50,6 +50,7 @@ export class Runtime {
   private readonly models = new Map<string, Map<number, Servable>>();
   private readonly failures = new Map<string, Map<number, AccelError>>();
   private loading = 0;
+  private draining = false;
   private closed = false;
 
   constructor(readonly options: RuntimeOptions = {}) {}
@@ -61,7 +62,7 @@ export class Runtime {
 
   /** True once every requested model version is loaded and warmed up, and not shutting down. */
   get ready(): boolean {
-    return !this.closed && this.loading === 0 && this.models.size > 0;
+    return !this.draining && !this.closed && this.loading === 0 && this.models.size > 0;
   }
 
   /**
@@ -169,9 +170,9 @@ export class Runtime {
     return [...this.models.values()].flatMap((v) => [...v.values()]);
   }
 
-  /** From now on readiness fails and new requests are refused; in-flight ones go on. */
+  /** From now on readiness fails (load balancers stop sending); requests still arriving are served. */
   beginShutdown(): void {
-    this.closed = true;
+    this.draining = true;
   }
 
   /** Refuses new requests, waits for in-flight ones, frees every session. */
@@ -183,7 +184,7 @@ export class Runtime {
 
   private defaultName(): string {
     if (this.options.defaultModel) return this.options.defaultModel;
-    const names = [...this.models.keys()];
+    const names = [...this.models.keys()].sort();
     if (names.length === 1) return names[0];
     throw new AccelError('ACCEL_ERR_NO_DEFAULT_MODEL', { available: nameList(names) });
   }

@@ -1,0 +1,186 @@
+import { Command, Option } from 'commander';
+import { destination, pino } from 'pino';
+import { AccelError } from '../errors';
+import { describePreprocessSpec } from '../preprocess/spec';
+import { DEFAULT_MAX_IMAGE_PIXELS } from '../preprocess/image';
+import { Runtime, type ModelSource } from '../runtime/runtime';
+import type { Servable } from '../runtime/servable';
+import type { ExecutionProvider } from '../runtime/session-options';
+import { shapeString } from '../runtime/tensor';
+import { DEFAULT_MAX_MESSAGE_BYTES, startServer } from '../protocols/server';
+import { emit, parseOutputFormat, renderTable } from './output';
+
+const usage = (reason: string) => new AccelError('ACCEL_ERR_USAGE', { reason });
+
+/** `name=path[:version]` */
+export function parseModelFlag(value: string): ModelSource {
+  const m = /^([^=]+)=(.+?)(?::(\d+))?$/.exec(value);
+  if (!m) throw usage(`--model must look like NAME=PATH[:VERSION], got "${value}"`);
+  return { name: m[1], path: m[2], version: m[3] === undefined ? undefined : Number(m[3]) };
+}
+
+function int(flag: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isSafeInteger(n) || n < 0) throw usage(`${flag} must be a non-negative integer, got "${v}"`);
+    return n;
+  };
+}
+
+function numbers(flag: string) {
+  return (v: string) => {
+    const xs = v.split(',').map(Number);
+    if (!(xs.length === 1 || xs.length === 3) || xs.some((x) => !Number.isFinite(x))) throw usage(`${flag} takes 1 or 3 comma-separated numbers, got "${v}"`);
+    return xs.length === 1 ? xs[0] : xs;
+  };
+}
+
+interface ServeFlags {
+  model: ModelSource[];
+  default?: string;
+  host: string;
+  grpcPort: number;
+  restPort: number;
+  maxMessageBytes: number;
+  maxImagePixels: number;
+  threads?: number;
+  executionProvider: ExecutionProvider;
+  allowPartial?: boolean;
+  gracePeriod: number;
+  logLevel: string;
+  imageSize?: string;
+  layout?: string;
+  channelOrder?: string;
+  resize?: string;
+  cropFraction?: number;
+  scale?: number;
+  mean?: number | number[];
+  std?: number | number[];
+  output: string;
+}
+
+function preprocessOverrides(o: ServeFlags): Record<string, unknown> {
+  const patch: Record<string, unknown> = {
+    layout: o.layout,
+    channelOrder: o.channelOrder,
+    resize: o.resize,
+    cropFraction: o.cropFraction,
+    scale: o.scale,
+    mean: o.mean,
+    std: o.std,
+  };
+  if (o.imageSize) {
+    const m = /^(\d+)(?:x(\d+))?$/.exec(o.imageSize);
+    if (!m) throw usage(`--image-size must be HEIGHTxWIDTH or SIZE, got "${o.imageSize}"`);
+    patch.height = Number(m[1]);
+    patch.width = Number(m[2] ?? m[1]);
+  }
+  return patch;
+}
+
+function describe(s: Servable) {
+  return {
+    name: s.name,
+    version: s.version,
+    path: s.config.path,
+    inputs: s.signature.inputs.map((t) => ({ alias: t.alias, tensor: t.tensorName, dtype: t.dtype, shape: t.shape })),
+    outputs: s.signature.outputs.map((t) => ({ alias: t.alias, tensor: t.tensorName, dtype: t.dtype, shape: t.shape })),
+    preprocess: s.preprocessSpecs,
+  };
+}
+
+export function serveCommand(): Command {
+  return new Command('serve')
+    .description('Serve ONNX models over the TensorFlow Serving gRPC and REST APIs')
+    .requiredOption('--model <name=path[:version]>', 'a model version to serve (repeatable; versions default to 1, 2, ... in order)', (v, acc: ModelSource[]) => [...acc, parseModelFlag(v)], [])
+    .option('--default <name>', 'model that answers requests naming none (default: the only model)')
+    .option('--host <host>', 'address to listen on', '0.0.0.0')
+    .option('--grpc-port <port>', 'gRPC port (0: any free port)', int('--grpc-port'), 8500)
+    .option('--rest-port <port>', 'REST port (0: any free port)', int('--rest-port'), 8501)
+    .option('--max-message-bytes <n>', 'largest request or response, both protocols', int('--max-message-bytes'), DEFAULT_MAX_MESSAGE_BYTES)
+    .option('--max-image-pixels <n>', 'largest decoded image (refuses decompression bombs)', int('--max-image-pixels'), DEFAULT_MAX_IMAGE_PIXELS)
+    .option('--threads <n>', 'intra-op threads per model (default: all cores)', int('--threads'))
+    .addOption(new Option('--execution-provider <ep>', 'ONNX Runtime execution provider').choices(['auto', 'cpu', 'cuda', 'tensorrt', 'webgpu']).default('auto'))
+    .option('--allow-partial', 'serve the models that load when others fail')
+    .option('--grace-period <ms>', 'on SIGTERM, time in-flight requests get to finish', int('--grace-period'), 10_000)
+    .option('--log-level <level>', 'log level of the JSON logs on stderr', 'info')
+    .option('--image-size <HxW>', 'preprocessing: input height x width (overrides the model spec)')
+    .addOption(new Option('--layout <layout>', 'preprocessing: tensor layout').choices(['NCHW', 'NHWC']))
+    .addOption(new Option('--channel-order <order>', 'preprocessing: channel order').choices(['RGB', 'BGR']))
+    .addOption(new Option('--resize <mode>', 'preprocessing: centre crop or stretch').choices(['crop', 'stretch']))
+    .option('--crop-fraction <f>', 'preprocessing: central fraction kept by crop (0.875)', parseFloat)
+    .option('--scale <s>', 'preprocessing: factor on 0..255 pixel values before mean/std', parseFloat)
+    .option('--mean <m>', 'preprocessing: mean, one value or R,G,B', numbers('--mean'))
+    .option('--std <s>', 'preprocessing: std, one value or R,G,B', numbers('--std'))
+    .option('-o, --output <format>', 'summary format: table, json, yaml', 'table')
+    .action(async (flags: ServeFlags) => {
+      const format = parseOutputFormat(flags.output);
+      const logger = pino({ level: flags.logLevel, base: { service: 'accel' } }, destination(2));
+      const patch = preprocessOverrides(flags);
+      const sources = flags.model.map((m) => ({ ...m, preprocess: patch }));
+      const runtime = new Runtime({
+        threads: flags.threads,
+        executionProvider: flags.executionProvider,
+        maxImagePixels: flags.maxImagePixels,
+        allowPartial: flags.allowPartial,
+        defaultModel: flags.default,
+      });
+      if (flags.default && !sources.some((s) => s.name === flags.default)) {
+        throw usage(`--default ${flags.default} is not one of the models given (${sources.map((s) => s.name).join(', ')})`);
+      }
+      await runtime.load(sources, (e) => {
+        if (e.kind === 'failed') {
+          logger.error({ model: e.name, version: e.version, code: e.error.code }, e.error.message);
+          return;
+        }
+        const specs = Object.entries(e.servable.preprocessSpecs).map(([input, spec]) => `${input}: ${describePreprocessSpec(spec)}`);
+        logger.info(
+          { model: e.servable.name, version: e.servable.version, loadMs: Math.round(e.loadMs), warmupMs: Math.round(e.warmupMs), preprocess: e.servable.preprocessSpecs },
+          `loaded ${e.servable.name} v${e.servable.version}; preprocessing ${specs.join('; ') || 'none (tensor inputs only)'}`,
+        );
+      }).catch(async (err) => {
+        await runtime.close();
+        throw err;
+      });
+      if (runtime.servables().length === 0) throw new AccelError('ACCEL_ERR_USAGE', { reason: 'no model could be loaded' });
+      const server = await startServer(runtime, {
+        host: flags.host,
+        grpcPort: flags.grpcPort,
+        restPort: flags.restPort,
+        maxMessageBytes: flags.maxMessageBytes,
+        logger,
+      });
+      const summary = {
+        grpc: `${flags.host}:${server.grpcPort}`,
+        rest: `${flags.host}:${server.restPort}`,
+        models: runtime.servables().map(describe),
+      };
+      logger.info({ grpcPort: server.grpcPort, restPort: server.restPort }, 'ready');
+      emit(format, summary, () =>
+        [
+          `gRPC ${summary.grpc}  REST ${summary.rest}`,
+          renderTable(
+            ['MODEL', 'VERSION', 'INPUTS', 'OUTPUTS', 'PREPROCESSING'],
+            summary.models.map((m) => [
+              m.name,
+              m.version,
+              m.inputs.map((i) => `${i.alias}:${i.dtype}${shapeString(i.shape)}`).join(' '),
+              m.outputs.map((o) => `${o.alias}:${o.dtype}${shapeString(o.shape)}`).join(' '),
+              Object.values(m.preprocess).map(describePreprocessSpec).join('; ') || '-',
+            ]),
+          ),
+        ].join('\n'),
+      );
+      await new Promise<void>((resolve) => {
+        const stop = (signal: string) => {
+          logger.info({ signal }, 'shutting down: finishing in-flight requests');
+          server.shutdown(flags.gracePeriod).then(() => {
+            logger.info('stopped');
+            resolve();
+          });
+        };
+        process.once('SIGTERM', () => stop('SIGTERM'));
+        process.once('SIGINT', () => stop('SIGINT'));
+      });
+    });
+}
