@@ -2,10 +2,10 @@ import { readFile } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import { PredictionError, StatusCode, fromGrpcError } from './errors';
 import { loadServingProtos, unpackAny } from './proto';
-import { RestTransport, pickOutputs, type ModelRef } from './rest';
+import { RestTransport, pickOutputs } from './rest';
 import { checkShape, decodeTensor, elementCount, encodeTensor, toFloat32, type Tensor, type TensorProtoObject } from './tensor';
 import { parseAddress } from './address';
-import { type ModelMetadata, type ModelSpec, type ModelStatus, type PredictRequest, type PredictResponse } from './wire';
+import { optionalSpec, refOf, specOf, type ModelMetadata, type ModelRef, type ModelStatus, type PredictRequest, type PredictResponse } from './wire';
 
 export interface PredictionClientOptions {
   /** `host`, `host:port`, `[v6]:port` or `http(s)://host[:port]` (the scheme sets `useSsl`; no port there means 80/443). */
@@ -268,30 +268,6 @@ function positive(name: string, v: number, allowZero = false): void {
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (!allowZero && v === 0)) {
     throw new RangeError(`'${name}' must be a ${allowZero ? 'non-negative' : 'positive'} number, got ${String(v)}`);
   }
-}
-
-function specOf(ref: ModelRef): ModelSpec | undefined {
-  if (!ref.name && !ref.version && !ref.label && !ref.signatureName) return undefined;
-  const spec: ModelSpec = {};
-  if (ref.name) spec.name = ref.name;
-  if (ref.version !== undefined) spec.version = { value: ref.version };
-  if (ref.label !== undefined) spec.version_label = ref.label;
-  if (ref.signatureName) spec.signature_name = ref.signatureName;
-  return spec;
-}
-
-const optionalSpec = (ref: ModelRef): { model_spec?: ModelSpec } => {
-  const spec = specOf(ref);
-  return spec ? { model_spec: spec } : {};
-};
-
-function refOf(spec: ModelSpec | undefined): ModelRef {
-  const ref: ModelRef = {};
-  if (spec?.name) ref.name = spec.name;
-  if (spec?.version?.value !== undefined) ref.version = String(spec.version.value);
-  if (spec?.version_label) ref.label = spec.version_label;
-  if (spec?.signature_name) ref.signatureName = spec.signature_name;
-  return ref;
 }
 
 function floats<O extends readonly string[]>(tensors: Record<string, Tensor>, outputs: readonly string[]): ScoreResult<O> {

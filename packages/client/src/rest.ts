@@ -6,14 +6,7 @@
  */
 import { PredictionError, StatusCode, httpStatusToCode } from './errors';
 import { checkShape, elementCount, type Tensor } from './tensor';
-
-/** Which model a call addresses. `version` and `label` are exclusive. */
-export interface ModelRef {
-  name?: string;
-  version?: string;
-  label?: string;
-  signatureName?: string;
-}
+import type { ModelRef } from './wire';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 

@@ -5,6 +5,14 @@
  */
 import type { TensorProtoObject } from './tensor';
 
+/** Which model a call addresses. `version` and `label` are exclusive. */
+export interface ModelRef {
+  name?: string;
+  version?: string;
+  label?: string;
+  signatureName?: string;
+}
+
 /** tensorflow.serving.ModelSpec. `version` and `version_label` are exclusive. */
 export interface ModelSpec {
   name?: string;
@@ -53,4 +61,29 @@ export interface ModelStatus {
     state?: string;
     status?: { error_code?: string; error_message?: string };
   }>;
+}
+
+/** The ModelSpec for a ModelRef; undefined when it names nothing (then no model_spec is sent). */
+export function specOf(ref: ModelRef): ModelSpec | undefined {
+  if (!ref.name && !ref.version && !ref.label && !ref.signatureName) return undefined;
+  const spec: ModelSpec = {};
+  if (ref.name) spec.name = ref.name;
+  if (ref.version !== undefined) spec.version = { value: ref.version };
+  if (ref.label !== undefined) spec.version_label = ref.label;
+  if (ref.signatureName) spec.signature_name = ref.signatureName;
+  return spec;
+}
+
+export function optionalSpec(ref: ModelRef): { model_spec?: ModelSpec } {
+  const spec = specOf(ref);
+  return spec ? { model_spec: spec } : {};
+}
+
+export function refOf(spec: ModelSpec | undefined): ModelRef {
+  const ref: ModelRef = {};
+  if (spec?.name) ref.name = spec.name;
+  if (spec?.version?.value !== undefined) ref.version = String(spec.version.value);
+  if (spec?.version_label) ref.label = spec.version_label;
+  if (spec?.signature_name) ref.signatureName = spec.signature_name;
+  return ref;
 }

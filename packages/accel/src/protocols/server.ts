@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { AccelError } from '../errors';
 import type { Runtime } from '../runtime/runtime';
@@ -46,7 +46,7 @@ export async function startServer(runtime: Runtime, opts: ServerOptions = {}): P
 
   const app: FastifyInstance = Fastify({
     bodyLimit: limit,
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     ...(opts.logger ? { loggerInstance: opts.logger as FastifyBaseLogger } : {}),
   });
   // TF Serving's own examples post JSON with curl -d (form content type): parse any body as JSON.
@@ -54,13 +54,16 @@ export async function startServer(runtime: Runtime, opts: ServerOptions = {}): P
     try {
       done(null, body.length ? JSON.parse(body as string) : undefined);
     } catch (err) {
-      done(new AccelError('ACCEL_ERR_BAD_REQUEST', { reason: `invalid JSON: ${(err as Error).message}` }));
+      done(new AccelError('ACCEL_ERR_BAD_REQUEST', { reason: `the body is not valid JSON (${(err as Error).message})` }));
     }
   });
   app.setErrorHandler((err: FastifyError, req, reply) => {
     if (err instanceof AccelError) return sendError(reply, err);
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
       return sendError(reply, new AccelError('ACCEL_ERR_TOO_LARGE', { size: req.headers['content-length'] ?? 'more than', limit }));
+    }
+    if (err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err instanceof SyntaxError) {
+      return sendError(reply, new AccelError('ACCEL_ERR_BAD_REQUEST', { reason: `the body is not valid JSON (${err.message})` }));
     }
     if (err.statusCode && err.statusCode < 500) return sendError(reply, new AccelError('ACCEL_ERR_BAD_REQUEST', { reason: err.message }));
     return sendError(reply, err);
