@@ -60,6 +60,19 @@ describe('decodeImageInto', () => {
     expect([out[0], out[16], out[32]]).toEqual([1, 2, 3]);
   });
 
+  it('reads 16-bit PNGs and CMYK JPEGs as 8-bit RGB', async () => {
+    const solid = () => sharp({ create: { width: 8, height: 8, channels: 3, background: { r: 200, g: 100, b: 50 } } });
+    const png16 = await solid().toColourspace('rgb16').png().toBuffer();
+    expect((await sharp(png16).metadata()).depth).toBe('ushort');
+    const out = new Float32Array(48);
+    await decodeImageInto(png16, raw, out, 0, { input: 'x', index: 0 });
+    [200, 100, 50].forEach((v, c) => expect(Math.abs(out[c * 16] - v)).toBeLessThanOrEqual(1));
+    const cmyk = await solid().toColourspace('cmyk').jpeg({ quality: 100 }).toBuffer();
+    expect((await sharp(cmyk).metadata()).space).toBe('cmyk');
+    await decodeImageInto(cmyk, raw, out, 0, { input: 'x', index: 0 });
+    [200, 100, 50].forEach((v, c) => expect(Math.abs(out[c * 16] - v)).toBeLessThan(12));
+  });
+
   it('refuses images that declare more pixels than allowed', async () => {
     const big = await sharp({ create: { width: 400, height: 300, channels: 3, background: { r: 0, g: 0, b: 0 } } }).jpeg().toBuffer();
     const out = new Float32Array(48);

@@ -2,6 +2,9 @@ import sharp from 'sharp';
 import { AccelError } from '../errors';
 import type { PreprocessSpec } from './spec';
 
+// Decoded images are used once: libvips' operation cache only costs memory and time here.
+sharp.cache(false);
+
 /** Default limit on decoded pixels per image (refuses decompression bombs). */
 export const DEFAULT_MAX_IMAGE_PIXELS = 50_000_000;
 
@@ -17,47 +20,59 @@ export async function decodeImageInto(
   where: { input: string; index: number; maxPixels?: number },
 ): Promise<void> {
   let pixels: Buffer;
+  let channels: number;
   try {
-    let img = sharp(bytes, { limitInputPixels: where.maxPixels ?? DEFAULT_MAX_IMAGE_PIXELS, failOn: 'error' });
-    if (spec.resize === 'crop') {
-      const coverW = Math.round(spec.width / spec.cropFraction);
-      const coverH = Math.round(spec.height / spec.cropFraction);
-      img = img.resize(coverW, coverH, { fit: 'cover', kernel: 'linear' });
-      if (coverW !== spec.width || coverH !== spec.height) {
-        img = img.extract({
-          left: Math.floor((coverW - spec.width) / 2),
-          top: Math.floor((coverH - spec.height) / 2),
-          width: spec.width,
-          height: spec.height,
-        });
-      }
-    } else {
-      img = img.resize(spec.width, spec.height, { fit: 'fill', kernel: 'linear' });
+    const limits = { limitInputPixels: where.maxPixels ?? DEFAULT_MAX_IMAGE_PIXELS, failOn: 'error' as const };
+    let out = await resized(sharp(bytes, limits), spec).raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+    // Grey images stay one channel (expanded while normalizing, cheaper than a colourspace pass);
+    // anything else that is not RGB (CMYK JPEGs) goes through an sRGB conversion.
+    if (out.info.channels !== 1 && out.info.channels !== 3) {
+      out = await resized(sharp(bytes, limits), spec).toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
     }
-    const out = await img.removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
-    if (out.info.channels !== 3 || out.info.width !== spec.width || out.info.height !== spec.height) {
+    if ((out.info.channels !== 1 && out.info.channels !== 3) || out.info.width !== spec.width || out.info.height !== spec.height) {
       throw new Error(`decoder produced ${out.info.width}x${out.info.height}x${out.info.channels}`);
     }
     pixels = out.data;
+    channels = out.info.channels;
   } catch (err) {
     const reason = (err instanceof Error ? err.message : String(err)).replace(/\s+/g, ' ').trim();
     throw new AccelError('ACCEL_ERR_BAD_IMAGE', { input: where.input, index: where.index, reason }, { cause: err });
   }
-  normalizeInto(pixels, spec, target, offset);
+  normalizeInto(pixels, channels, spec, target, offset);
 }
 
-/** HWC uint8 RGB pixels -> normalized floats in the spec's layout and channel order. */
-export function normalizeInto(pixels: Uint8Array, spec: PreprocessSpec, target: Float32Array, offset: number): void {
+/** Resize (centre crop or stretch) to the spec's size, alpha dropped. */
+function resized(img: sharp.Sharp, spec: PreprocessSpec): sharp.Sharp {
+  if (spec.resize === 'crop') {
+    const coverW = Math.round(spec.width / spec.cropFraction);
+    const coverH = Math.round(spec.height / spec.cropFraction);
+    img = img.resize(coverW, coverH, { fit: 'cover', kernel: 'linear' });
+    if (coverW !== spec.width || coverH !== spec.height) {
+      img = img.extract({
+        left: Math.floor((coverW - spec.width) / 2),
+        top: Math.floor((coverH - spec.height) / 2),
+        width: spec.width,
+        height: spec.height,
+      });
+    }
+  } else {
+    img = img.resize(spec.width, spec.height, { fit: 'fill', kernel: 'linear' });
+  }
+  return img.removeAlpha();
+}
+
+/** HWC uint8 pixels (RGB, or one grey channel) -> normalized floats in the spec's layout and channel order. */
+export function normalizeInto(pixels: Uint8Array, channels: number, spec: PreprocessSpec, target: Float32Array, offset: number): void {
   const hw = spec.width * spec.height;
   for (let c = 0; c < 3; c++) {
-    const src = spec.channelOrder === 'BGR' ? 2 - c : c;
+    const src = channels === 1 ? 0 : spec.channelOrder === 'BGR' ? 2 - c : c;
     const a = spec.scale / spec.std[c];
     const b = -spec.mean[c] / spec.std[c];
     if (spec.layout === 'NCHW') {
       const base = offset + c * hw;
-      for (let i = 0; i < hw; i++) target[base + i] = pixels[i * 3 + src] * a + b;
+      for (let i = 0; i < hw; i++) target[base + i] = pixels[i * channels + src] * a + b;
     } else {
-      for (let i = 0; i < hw; i++) target[offset + i * 3 + c] = pixels[i * 3 + src] * a + b;
+      for (let i = 0; i < hw; i++) target[offset + i * 3 + c] = pixels[i * channels + src] * a + b;
     }
   }
 }
