@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -22,7 +24,8 @@ interface Fake { port: number; calls: Recorded[]; server: grpc.Server }
 const servers: grpc.Server[] = [];
 const clients: PredictionClient[] = [];
 
-async function fakeServer(handlers: Partial<Record<'Predict' | 'GetModelMetadata' | 'GetModelStatus', Handler>>): Promise<Fake> {
+type Handlers = Partial<Record<'Predict' | 'GetModelMetadata' | 'GetModelStatus', Handler>>;
+async function fakeServer(handlers: Handlers, bind = '127.0.0.1:0', creds = grpc.ServerCredentials.createInsecure()): Promise<Fake> {
   const { PredictionService, ModelService } = loadServingProtos();
   const calls: Recorded[] = [];
   const wrap = (method: keyof typeof handlers) => (call: grpc.ServerUnaryCall<any, any>, cb: grpc.sendUnaryData<any>) => {
@@ -39,7 +42,7 @@ async function fakeServer(handlers: Partial<Record<'Predict' | 'GetModelMetadata
   server.addService(PredictionService.service, { Predict: wrap('Predict'), GetModelMetadata: wrap('GetModelMetadata') });
   server.addService(ModelService.service, { GetModelStatus: wrap('GetModelStatus') });
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync(bind, creds, (err, p) => (err ? reject(err) : resolve(p))),
   );
   servers.push(server);
   return { port, calls, server };
@@ -267,6 +270,36 @@ describe('PredictionClient over gRPC', () => {
     expect(st.model_version_status![0]).toMatchObject({ version: '3', state: 'AVAILABLE' });
   });
 
+  it('reaches a server that comes up after the first attempt failed', async () => {
+    const probe = createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const port = (probe.address() as { port: number }).port;
+    await new Promise((r) => probe.close(r));
+    const c = client({ port }, { retries: 8, backoffMs: 50, maxBackoffMs: 200 });
+    const calls: Fake['calls'][] = [];
+    setTimeout(() => void fakeServer({ Predict: okPredict }, `127.0.0.1:${port}`).then((f) => calls.push(f.calls)), 100);
+    expect(Array.from(await c.scoreImage(Buffer.from('x')))).toEqual([0.25, 0.75]);
+    expect(calls[0]).toHaveLength(1);
+  });
+
+  it("spreads calls with loadBalancing: 'round_robin' (dns:/// target)", async () => {
+    const fake = await fakeServer({ Predict: okPredict });
+    const c = client(fake, { loadBalancing: 'round_robin' });
+    expect(c.target).toBe(`dns:///127.0.0.1:${fake.port}`);
+    await c.scoreImage(Buffer.from('x'));
+    expect(fake.calls).toHaveLength(1);
+  });
+
+  it('types scoreImage by the outputs asked for', async () => {
+    const fake = await fakeServer({ Predict: okPredict });
+    const c = client(fake);
+    expectTypeOf(await c.scoreImage(Buffer.from('x'), { deadlineMs: 1_000 })).toEqualTypeOf<Float32Array>();
+    const dynamic: string[] = ['output_alias'];
+    const r = await c.scoreImage(Buffer.from('x'), { outputs: dynamic });
+    expectTypeOf(r).toEqualTypeOf<Float32Array | Record<string, Float32Array>>();
+    expect(r).toBeInstanceOf(Float32Array);
+  });
+
   it('refuses calls after close()', async () => {
     const fake = await fakeServer({ Predict: okPredict });
     const c = client(fake);
@@ -283,5 +316,31 @@ describe('PredictionClient over gRPC', () => {
     const c = new PredictionClient({ address: 'h' });
     clients.push(c);
     await expect(c.scoreImage([])).rejects.toThrow("'images' must be a Uint8Array or a non-empty array of them");
+  });
+});
+
+let openssl = true;
+try {
+  execFileSync('openssl', ['version'], { stdio: 'ignore' });
+} catch {
+  openssl = false;
+}
+
+describe.skipIf(!openssl)('PredictionClient over gRPC with TLS', () => {
+  it('connects with useSsl (https:// address) and rootCerts, sending the API key', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'accel-tls-'));
+    const [key, cert] = [join(dir, 'key.pem'), join(dir, 'cert.pem')];
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1',
+      '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' });
+    const pem = readFileSync(cert);
+    const creds = grpc.ServerCredentials.createSsl(null, [{ private_key: readFileSync(key), cert_chain: pem }]);
+    const fake = await fakeServer({ Predict: okPredict }, 'localhost:0', creds);
+
+    const c = client(fake, { address: `https://localhost:${fake.port}`, rootCerts: pem, apiKey: 'tls-key' });
+    expect(Array.from(await c.scoreImage(Buffer.from('x')))).toEqual([0.25, 0.75]);
+    expect(fake.calls[0]!.metadata.authorization).toBe('Bearer tls-key');
+
+    const untrusted = client(fake, { address: `https://localhost:${fake.port}`, retries: 0 });
+    expect((await rejection(untrusted.scoreImage(Buffer.from('x')))).code).toBe(StatusCode.UNAVAILABLE);
   });
 });

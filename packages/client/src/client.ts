@@ -107,6 +107,10 @@ export class PredictionClient {
     const channelOptions: grpc.ChannelOptions = {
       'grpc.max_receive_message_length': max,
       'grpc.max_send_message_length': max,
+      // Reconnect on the same schedule as our retries, so a retried call finds a
+      // restarted server instead of failing fast on grpc-js's 1 s reconnect backoff.
+      'grpc.initial_reconnect_backoff_ms': Math.max(10, this.#o.backoffMs),
+      'grpc.max_reconnect_backoff_ms': Math.max(10, this.#o.backoffMs, this.#o.maxBackoffMs),
       ...(options.loadBalancing === 'round_robin' ? { 'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }) } : {}),
       ...options.channelOptions,
     };

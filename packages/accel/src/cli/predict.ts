@@ -72,7 +72,7 @@ export function predictCommand(): Command {
         emit(format, { image, latencyMs: Number(latencyMs.toFixed(2)), top }, () =>
           renderTable(
             ['RANK', 'CLASS', 'LABEL', 'CONFIDENCE'],
-            top.map((t, i) => [i + 1, t.index, t.label ?? `class ${t.index}`, `${(t.probability * 100).toFixed(2)}%`]),
+            top.map((t, i) => [i + 1, t.index, t.label, `${(t.probability * 100).toFixed(2)}%`]),
           ) + `\n(${latencyMs.toFixed(1)} ms)`,
         );
       } finally {

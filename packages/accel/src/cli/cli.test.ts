@@ -1,0 +1,103 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { modelDir, tinyClassifier } from '../test-util/models';
+import { samplePhoto } from '../test-util/server';
+
+const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'accel.js');
+const files = modelDir();
+
+function run(args: string[]) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 120_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Starts `accel serve ... -o json` and resolves with its summary once it is ready. */
+async function serve(args: string[]): Promise<{ child: ChildProcess; summary: any; stderr: () => string }> {
+  const child = spawn(process.execPath, [BIN, 'serve', ...args, '--host', '127.0.0.1', '--grpc-port', '0', '--rest-port', '0', '-o', 'json'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  child.stderr!.on('data', (d) => (err += d));
+  let text = '';
+  for await (const line of createInterface({ input: child.stdout! })) {
+    text += line + '\n';
+    try {
+      return { child, summary: JSON.parse(text), stderr: () => err };
+    } catch {
+      /* keep reading */
+    }
+  }
+  throw new Error(`serve exited: ${err}`);
+}
+
+function exited(child: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+}
+
+let imagePath: string;
+beforeAll(async () => {
+  imagePath = files.write('photo.jpg', await samplePhoto());
+});
+afterAll(() => files.cleanup());
+
+describe('accel CLI', () => {
+  it('prints help for every command and exits 0', () => {
+    const top = run(['--help']);
+    expect(top.code).toBe(0);
+    for (const cmd of ['serve', 'predict', 'demo']) {
+      expect(top.stdout).toContain(cmd);
+      const sub = run([cmd, '--help']);
+      expect(sub.code).toBe(0);
+      expect(sub.stdout).toMatch(/-o, --output <format>/);
+    }
+  });
+
+  it('exits 2 on usage errors', () => {
+    expect(run(['serve', '--bogus']).code).toBe(2);
+    expect(run(['serve']).code).toBe(2);
+    const badModel = run(['serve', '--model', 'no-equals-sign']);
+    expect(badModel.code).toBe(2);
+    expect(badModel.stderr).toMatch(/--model must look like NAME=PATH\[:VERSION\]/);
+  });
+
+  it('exits 1 naming the file and the reason when a model does not load', () => {
+    const broken = files.write('broken.onnx', 'garbage');
+    const r = run(['serve', '--model', `broken=${broken}`, '--grpc-port', '0', '--rest-port', '0']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/Could not load model "broken" version 1 from .*broken.onnx/);
+  });
+
+  it('serves a model, prints the spec it uses, scores with predict, and stops cleanly on SIGTERM', async () => {
+    const model = files.write('tiny.onnx', tinyClassifier({ size: 16 }));
+    const { child, summary, stderr } = await serve(['--model', `tiny=${model}`, '--mean', '0.5', '--std', '0.25']);
+    try {
+      expect(summary.models[0]).toMatchObject({ name: 'tiny', version: 1 });
+      expect(summary.models[0].preprocess.input).toMatchObject({ width: 16, height: 16, layout: 'NCHW', mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] });
+      expect(stderr()).toMatch(/"msg":"loaded tiny v1; preprocessing input: NCHW 16x16 RGB, crop 0.875/);
+      const address = summary.grpc;
+      const json = run(['predict', '--address', address, '--labels', 'none', '--top', '3', '-o', 'json', imagePath]);
+      expect(json.code).toBe(0);
+      const out = JSON.parse(json.stdout);
+      expect(out.top).toHaveLength(3);
+      expect(out.top[0].probability).toBeGreaterThanOrEqual(out.top[1].probability);
+      const rest = run(['predict', '--address', summary.rest, '--protocol', 'rest', '--model', 'tiny', '--labels', 'none', '--top', '3', '-o', 'json', imagePath]);
+      expect(JSON.parse(rest.stdout).top).toEqual(out.top);
+      const table = run(['predict', '--address', address, '--labels', 'none', imagePath]);
+      expect(table.stdout).toMatch(/^RANK\s+CLASS\s+LABEL\s+CONFIDENCE/);
+      expect(table.stdout).toMatch(/^1 +(\d) +\1 +\d+\.\d\d%$/m);
+      const labels = files.write('labels.txt', 'ant\nbee\ncat\ndog\nelk\n');
+      const named = JSON.parse(run(['predict', '--address', address, '--labels', labels, '--top', '5', '-o', 'json', imagePath]).stdout);
+      expect(named.top.map((t: { index: number; label: string }) => t.label)).toEqual(named.top.map((t: { index: number }) => ['ant', 'bee', 'cat', 'dog', 'elk'][t.index]));
+      const missing = run(['predict', '--address', address, '--model', 'nope', imagePath]);
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toMatch(/Model "nope" is not served here/);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited(child)).toBe(0);
+    expect(stderr()).toMatch(/"msg":"stopped"/);
+  });
+});
