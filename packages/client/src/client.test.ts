@@ -1,87 +1,14 @@
 import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { PredictionClient, type PredictionClientOptions } from './client';
-import { PredictionError, StatusCode } from './errors';
-import { loadServingProtos, packAny } from './proto';
-import type { TensorProtoObject } from './tensor';
+import { PredictionClient } from './client';
+import { StatusCode } from './errors';
+import { packAny } from './proto';
+import { NEVER, cleanup, client, f32le, fakeServer, okPredict, probsOut, rejection, status } from './test-util/fake-grpc';
 
-// ---------------------------------------------------------------------------
-// A fake TF Serving gRPC server that records every call. Each handler returns
-// a response object, throws a status ({ code, details, metadata? }), or
-// returns NEVER to leave the call unanswered.
-// ---------------------------------------------------------------------------
-const NEVER = Symbol('never');
-type Reply = unknown | typeof NEVER;
-interface Recorded { method: string; request: any; metadata: Record<string, unknown> }
-type Handler = (request: any, n: number) => Reply;
-
-interface Fake { port: number; calls: Recorded[]; server: grpc.Server }
-const servers: grpc.Server[] = [];
-const clients: PredictionClient[] = [];
-
-type Handlers = Partial<Record<'Predict' | 'GetModelMetadata' | 'GetModelStatus', Handler>>;
-async function fakeServer(handlers: Handlers, bind = '127.0.0.1:0', creds = grpc.ServerCredentials.createInsecure()): Promise<Fake> {
-  const { PredictionService, ModelService } = loadServingProtos();
-  const calls: Recorded[] = [];
-  const wrap = (method: keyof typeof handlers) => (call: grpc.ServerUnaryCall<any, any>, cb: grpc.sendUnaryData<any>) => {
-    calls.push({ method, request: call.request, metadata: call.metadata.getMap() });
-    const n = calls.filter((c) => c.method === method).length;
-    try {
-      const reply = handlers[method] ? handlers[method]!(call.request, n) : {};
-      if (reply !== NEVER) cb(null, reply);
-    } catch (status) {
-      cb(status as grpc.ServiceError);
-    }
-  };
-  const server = new grpc.Server();
-  server.addService(PredictionService.service, { Predict: wrap('Predict'), GetModelMetadata: wrap('GetModelMetadata') });
-  server.addService(ModelService.service, { GetModelStatus: wrap('GetModelStatus') });
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(bind, creds, (err, p) => (err ? reject(err) : resolve(p))),
-  );
-  servers.push(server);
-  return { port, calls, server };
-}
-
-function client(fake: { port: number }, opts: Partial<PredictionClientOptions> = {}): PredictionClient {
-  const c = new PredictionClient({ address: `127.0.0.1:${fake.port}`, backoffMs: 5, ...opts });
-  clients.push(c);
-  return c;
-}
-
-afterEach(() => {
-  for (const c of clients.splice(0)) c.close();
-  for (const s of servers.splice(0)) s.forceShutdown();
-});
-
-const status = (code: number, details: string, accelCode?: string) => {
-  const metadata = new grpc.Metadata();
-  if (accelCode) metadata.set('accel-error-code', accelCode);
-  return { code, details, metadata };
-};
-
-function f32le(values: number[]): Buffer {
-  const b = Buffer.alloc(values.length * 4);
-  values.forEach((v, i) => b.writeFloatLE(v, i * 4));
-  return b;
-}
-const probsOut = (values: number[]): TensorProtoObject => ({
-  dtype: 'DT_FLOAT',
-  tensor_shape: { dim: [{ size: '1' }, { size: String(values.length) }] },
-  tensor_content: f32le(values),
-});
-const okPredict = () => ({ outputs: { output_alias: probsOut([0.25, 0.75]) } });
-
-async function rejection(p: Promise<unknown>): Promise<PredictionError> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
-  expect(err).toBeInstanceOf(PredictionError);
-  return err as PredictionError;
-}
+afterEach(cleanup);
 
 describe('PredictionClient over gRPC', () => {
   it('scoreImage sends a DT_STRING [N] tensor under "images", no model_spec, and output_filter [output_alias]', async () => {
@@ -169,14 +96,6 @@ describe('PredictionClient over gRPC', () => {
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(fake.calls.length).toBeGreaterThan(1);
     expect(fake.calls.length).toBeLessThan(1_000);
-  });
-
-  it('fails with UNAVAILABLE when nothing listens', async () => {
-    const fake = await fakeServer({});
-    fake.server.forceShutdown();
-    const err = await rejection(client(fake, { retries: 1 }).scoreImage(Buffer.from('x')));
-    expect(err.code).toBe(StatusCode.UNAVAILABLE);
-    expect(err.attempts).toBe(2);
   });
 
   it('decodes tensor_content and float_val outputs; several outputs give a map, [] gives all', async () => {
@@ -270,26 +189,6 @@ describe('PredictionClient over gRPC', () => {
     expect(st.model_version_status![0]).toMatchObject({ version: '3', state: 'AVAILABLE' });
   });
 
-  it('reaches a server that comes up after the first attempt failed', async () => {
-    const probe = createServer();
-    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-    const port = (probe.address() as { port: number }).port;
-    await new Promise((r) => probe.close(r));
-    const c = client({ port }, { retries: 8, backoffMs: 50, maxBackoffMs: 200 });
-    const calls: Fake['calls'][] = [];
-    setTimeout(() => void fakeServer({ Predict: okPredict }, `127.0.0.1:${port}`).then((f) => calls.push(f.calls)), 100);
-    expect(Array.from(await c.scoreImage(Buffer.from('x')))).toEqual([0.25, 0.75]);
-    expect(calls[0]).toHaveLength(1);
-  });
-
-  it("spreads calls with loadBalancing: 'round_robin' (dns:/// target)", async () => {
-    const fake = await fakeServer({ Predict: okPredict });
-    const c = client(fake, { loadBalancing: 'round_robin' });
-    expect(c.target).toBe(`dns:///127.0.0.1:${fake.port}`);
-    await c.scoreImage(Buffer.from('x'));
-    expect(fake.calls).toHaveLength(1);
-  });
-
   it('types scoreImage by the outputs asked for', async () => {
     const fake = await fakeServer({ Predict: okPredict });
     const c = client(fake);
@@ -313,34 +212,7 @@ describe('PredictionClient over gRPC', () => {
     expect(() => new PredictionClient({ address: 'h', deadlineMs: 0 })).toThrow("'deadlineMs' must be a positive number");
     expect(() => new PredictionClient({ address: 'h', retries: -1 })).toThrow("'retries' must be a non-negative integer");
     expect(() => new PredictionClient({ address: 'h', protocol: 'http' as 'rest' })).toThrow("'protocol' must be 'grpc' or 'rest'");
-    const c = new PredictionClient({ address: 'h' });
-    clients.push(c);
+    const c = client({ port: 1 });
     await expect(c.scoreImage([])).rejects.toThrow("'images' must be a Uint8Array or a non-empty array of them");
-  });
-});
-
-let openssl = true;
-try {
-  execFileSync('openssl', ['version'], { stdio: 'ignore' });
-} catch {
-  openssl = false;
-}
-
-describe.skipIf(!openssl)('PredictionClient over gRPC with TLS', () => {
-  it('connects with useSsl (https:// address) and rootCerts, sending the API key', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'accel-tls-'));
-    const [key, cert] = [join(dir, 'key.pem'), join(dir, 'cert.pem')];
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1',
-      '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' });
-    const pem = readFileSync(cert);
-    const creds = grpc.ServerCredentials.createSsl(null, [{ private_key: readFileSync(key), cert_chain: pem }]);
-    const fake = await fakeServer({ Predict: okPredict }, 'localhost:0', creds);
-
-    const c = client(fake, { address: `https://localhost:${fake.port}`, rootCerts: pem, apiKey: 'tls-key' });
-    expect(Array.from(await c.scoreImage(Buffer.from('x')))).toEqual([0.25, 0.75]);
-    expect(fake.calls[0]!.metadata.authorization).toBe('Bearer tls-key');
-
-    const untrusted = client(fake, { address: `https://localhost:${fake.port}`, retries: 0 });
-    expect((await rejection(untrusted.scoreImage(Buffer.from('x')))).code).toBe(StatusCode.UNAVAILABLE);
   });
 });
