@@ -208,6 +208,12 @@ describe('PredictionClient over gRPC', () => {
     expect(fake.calls).toHaveLength(0);
   });
 
+  it('treats options given as undefined as not given', async () => {
+    const fake = await fakeServer({ Predict: okPredict });
+    const c = client(fake, { retries: undefined, deadlineMs: undefined, backoffMs: undefined, modelVersion: undefined });
+    expect(Array.from(await c.scoreImage(Buffer.from('x')))).toEqual([0.25, 0.75]);
+  });
+
   it('validates its arguments, naming the parameter', async () => {
     expect(() => new PredictionClient({ address: 'h', deadlineMs: 0 })).toThrow("'deadlineMs' must be a positive number");
     expect(() => new PredictionClient({ address: 'h', retries: -1 })).toThrow("'retries' must be a non-negative integer");

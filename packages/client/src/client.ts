@@ -70,8 +70,15 @@ const DEFAULT_OUTPUTS = ['output_alias'] as const;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * A TF Serving Predict client for Accel (or any TF Serving) services, over
- * gRPC (default) or REST. See index.ts for an example.
+ * A TF Serving Predict client for Accel (or any TF Serving) services, over gRPC
+ * (default) or REST. Only UNAVAILABLE is retried, inside one deadline per call;
+ * failures reject with a PredictionError.
+ *
+ * @example
+ * const client = new PredictionClient({ address: 'localhost:8500', apiKey: process.env.ACCEL_KEY });
+ * const probabilities = await client.scoreFile('snow-leopard.jpg'); // Float32Array(1000)
+ * console.log(topK(probabilities, 5, imagenetLabels()));
+ * client.close();
  */
 export class PredictionClient {
   /** `host:port` (gRPC) or base URL (REST) the client talks to. */
@@ -86,7 +93,8 @@ export class PredictionClient {
   constructor(options: PredictionClientOptions) {
     const protocol = options.protocol ?? 'grpc';
     if (protocol !== 'grpc' && protocol !== 'rest') throw new TypeError(`'protocol' must be 'grpc' or 'rest', got ${String(protocol)}`);
-    this.#o = { deadlineMs: 10_000, retries: 3, backoffMs: 50, maxBackoffMs: 2_000, ...options };
+    const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as PredictionClientOptions;
+    this.#o = { deadlineMs: 10_000, retries: 3, backoffMs: 50, maxBackoffMs: 2_000, ...given };
     positive('deadlineMs', this.#o.deadlineMs);
     positive('backoffMs', this.#o.backoffMs, true);
     positive('maxBackoffMs', this.#o.maxBackoffMs, true);
@@ -120,7 +128,9 @@ export class PredictionClient {
     this.target = `${options.loadBalancing === 'round_robin' ? 'dns:///' : ''}${addr.host}:${addr.port}`;
     const { PredictionService, ModelService } = loadServingProtos();
     this.#predictStub = new PredictionService(this.target, creds, channelOptions) as unknown as Record<string, Unary> & grpc.Client;
-    this.#modelStub = new ModelService(this.target, creds, channelOptions) as unknown as Record<string, Unary> & grpc.Client;
+    // One channel (one HTTP/2 connection) for both services.
+    const channelOverride = this.#predictStub.getChannel();
+    this.#modelStub = new ModelService(this.target, creds, { channelOverride }) as unknown as Record<string, Unary> & grpc.Client;
   }
 
   /**

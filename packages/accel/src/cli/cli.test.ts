@@ -61,6 +61,9 @@ describe('accel CLI', () => {
     const badModel = run(['serve', '--model', 'no-equals-sign']);
     expect(badModel.code).toBe(2);
     expect(badModel.stderr).toMatch(/--model must look like NAME=PATH\[:VERSION\]/);
+    const asJson = run(['serve', '--model', 'x', '-o', 'json']);
+    expect(asJson.code).toBe(2);
+    expect(JSON.parse(asJson.stderr).error.code).toBe('ACCEL_ERR_USAGE');
   });
 
   it('exits 1 naming the file and the reason when a model does not load', () => {

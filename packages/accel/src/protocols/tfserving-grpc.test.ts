@@ -101,24 +101,26 @@ describe('PredictionService/Predict', () => {
     const noVersion = await grpcError(client.call('Predict', { model_spec: { name: 'tiny', version: { value: '2' } }, inputs: { images: jpegTensor([await solidPng(1, 2, 3)]) } }));
     expect(noVersion.code).toBe(grpc.status.NOT_FOUND);
     expect(noVersion.details).toMatch(/no version 2. Versions served: 1, 3/);
+    expect(noVersion.metadata.get('accel-error-code')).toEqual(['ACCEL_ERR_VERSION_NOT_FOUND']);
   });
 
-  const bad: Array<[string, () => Promise<unknown>, RegExp]> = [
-    ['wrong dtype', async () => ({ input: { dtype: 'DT_INT32', tensor_shape: { dim: [{ size: 1 }, { size: 3 }, { size: 8 }, { size: 8 }] }, int_val: new Array(192).fill(1) } }), /Input "input" has dtype int32; model "tiny" expects float32/],
-    ['wrong shape', async () => ({ input: { dtype: 'DT_FLOAT', tensor_shape: { dim: [{ size: 1 }, { size: 3 }, { size: 4 }, { size: 4 }] }, tensor_content: f32Bytes(new Array(48).fill(0)) } }), /Input "input" has shape \[1,3,4,4\]; model "tiny" expects \[-1,3,8,8\]/],
-    ['tensor_content length', async () => ({ input: { dtype: 'DT_FLOAT', tensor_shape: { dim: [{ size: 1 }, { size: 3 }, { size: 8 }, { size: 8 }] }, tensor_content: f32Bytes([1, 2, 3]) } }), /tensor_content has 12 bytes; shape \[1,3,8,8\] of float32 needs 768/],
-    ['missing input', async () => ({ other: jpegTensor([await solidPng(1, 2, 3)]) }), /Input "other" is not an input of model "tiny". Inputs: "images", "input"/],
-    ['corrupt image', async () => ({ images: jpegTensor([Buffer.from('definitely not a jpeg')]) }), /Input "images" item 0 is not a decodable JPEG or PNG image/],
-    ['truncated JPEG', async () => ({ images: jpegTensor([(await samplePhoto()).subarray(0, 5000)]) }), /item 0 is not a decodable JPEG or PNG image/],
-    ['empty batch', async () => ({ images: jpegTensor([]) }), /Input "images" holds an empty batch/],
-    ['no inputs', async () => ({}), /the request has no inputs/],
-    ['string for a float-only input', async () => ({ images: { dtype: 'DT_STRING', tensor_shape: { dim: [{ size: 1 }, { size: 1 }] }, string_val: [Buffer.from('x')] } }), /shape \[1,1\]; model "tiny" expects \[N\] encoded images/],
+  const bad: Array<[string, () => Promise<unknown>, RegExp, string]> = [
+    ['wrong dtype', async () => ({ input: { dtype: 'DT_INT32', tensor_shape: { dim: [{ size: 1 }, { size: 3 }, { size: 8 }, { size: 8 }] }, int_val: new Array(192).fill(1) } }), /Input "input" has dtype int32; model "tiny" expects float32/, 'ACCEL_ERR_BAD_DTYPE'],
+    ['wrong shape', async () => ({ input: { dtype: 'DT_FLOAT', tensor_shape: { dim: [{ size: 1 }, { size: 3 }, { size: 4 }, { size: 4 }] }, tensor_content: f32Bytes(new Array(48).fill(0)) } }), /Input "input" has shape \[1,3,4,4\]; model "tiny" expects \[-1,3,8,8\]/, 'ACCEL_ERR_BAD_SHAPE'],
+    ['tensor_content length', async () => ({ input: { dtype: 'DT_FLOAT', tensor_shape: { dim: [{ size: 1 }, { size: 3 }, { size: 8 }, { size: 8 }] }, tensor_content: f32Bytes([1, 2, 3]) } }), /tensor_content has 12 bytes; shape \[1,3,8,8\] of float32 needs 768/, 'ACCEL_ERR_BAD_TENSOR'],
+    ['missing input', async () => ({ other: jpegTensor([await solidPng(1, 2, 3)]) }), /Input "other" is not an input of model "tiny". Inputs: "images", "input"/, 'ACCEL_ERR_UNKNOWN_INPUT'],
+    ['corrupt image', async () => ({ images: jpegTensor([Buffer.from('definitely not a jpeg')]) }), /Input "images" item 0 is not a decodable JPEG or PNG image/, 'ACCEL_ERR_BAD_IMAGE'],
+    ['truncated JPEG', async () => ({ images: jpegTensor([(await samplePhoto()).subarray(0, 5000)]) }), /item 0 is not a decodable JPEG or PNG image/, 'ACCEL_ERR_BAD_IMAGE'],
+    ['empty batch', async () => ({ images: jpegTensor([]) }), /Input "images" holds an empty batch/, 'ACCEL_ERR_EMPTY_BATCH'],
+    ['no inputs', async () => ({}), /the request has no inputs/, 'ACCEL_ERR_BAD_REQUEST'],
+    ['string for a float-only input', async () => ({ images: { dtype: 'DT_STRING', tensor_shape: { dim: [{ size: 1 }, { size: 1 }] }, string_val: [Buffer.from('x')] } }), /shape \[1,1\]; model "tiny" expects \[N\] encoded images/, 'ACCEL_ERR_BAD_SHAPE'],
   ];
-  for (const [name, inputs, message] of bad) {
+  for (const [name, inputs, message, code] of bad) {
     it(`returns INVALID_ARGUMENT for ${name}`, async () => {
       const err = await grpcError(client.call('Predict', { model_spec: { name: 'tiny' }, inputs: await inputs() }));
       expect(err.code).toBe(grpc.status.INVALID_ARGUMENT);
       expect(err.details).toMatch(message);
+      expect(err.metadata.get('accel-error-code')).toEqual([code]);
     });
   }
 
@@ -126,6 +128,14 @@ describe('PredictionService/Predict', () => {
     const err = await grpcError(client.call('Predict', { inputs: { images: jpegTensor([await solidPng(1, 2, 3)]) }, output_filter: ['logits'] }));
     expect(err.code).toBe(grpc.status.INVALID_ARGUMENT);
     expect(err.details).toMatch(/Output "logits" in output_filter is not an output of model "tiny". Outputs: "probs", "output_alias"/);
+    expect(err.metadata.get('accel-error-code')).toEqual(['ACCEL_ERR_UNKNOWN_OUTPUT']);
+  });
+
+  it('returns INVALID_ARGUMENT for a signature other than serving_default', async () => {
+    const err = await grpcError(client.call('Predict', { model_spec: { name: 'tiny', signature_name: 'classify' }, inputs: { images: jpegTensor([await solidPng(1, 2, 3)]) } }));
+    expect(err.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(err.details).toBe('Signature "classify" not found for model "tiny". Signatures: serving_default.');
+    expect(err.metadata.get('accel-error-code')).toEqual(['ACCEL_ERR_SIGNATURE_NOT_FOUND']);
   });
 
   it('keeps serving after bad requests', async () => {
@@ -198,6 +208,7 @@ describe('server limits and choices', () => {
       const err = await grpcError(c1.call('Predict', request));
       expect(err.code).toBe(grpc.status.NOT_FOUND);
       expect(err.details).toMatch(/names no model .* \("pair", "tiny"\) with none marked default/);
+      expect(err.metadata.get('accel-error-code')).toEqual(['ACCEL_ERR_NO_DEFAULT_MODEL']);
       const ok = await c2.call('Predict', request);
       expect(ok.model_spec.name).toBe('tiny');
     } finally {

@@ -28,7 +28,7 @@ function route(method: string, url: string): Route {
 /** Sends an AccelError as TF Serving's REST error body `{"error": ...}` with its HTTP status. */
 export function sendError(reply: FastifyReply, err: unknown): FastifyReply {
   const e = toAccelError(err);
-  return reply.code(e.httpStatus).send({ error: e.message, code: e.code });
+  return reply.code(e.httpStatus).header('accel-error-code', e.code).send({ error: e.message, code: e.code });
 }
 
 /** TF Serving's REST API (predict, status, metadata) over the runtime core. */

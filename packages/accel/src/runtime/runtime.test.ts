@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AccelError } from '../errors';
 import { tinyClassifier, tinyReference, twoInputModel, modelDir } from '../test-util/models';
 import { Runtime } from './runtime';
+import { GraphBuilder } from '../onnx/builder';
 
 const files = modelDir();
 let runtime: Runtime;
@@ -95,12 +96,44 @@ describe('Runtime', () => {
   });
 });
 
+describe('Runtime lifecycle', () => {
+  it('refuses a version that is unloading and every request once closed', async () => {
+    const dir = modelDir();
+    const rt = new Runtime({ threads: 1 });
+    await rt.load([{ name: 'tiny', path: dir.write('a.onnx', tinyClassifier()) }, { name: 'tiny', path: dir.write('b.onnx', tinyClassifier()) }]);
+    await rt.resolve({ name: 'tiny', version: 1 }).unload();
+    expect(() => rt.resolve({ name: 'tiny', version: 1 })).toThrowError(expect.objectContaining({ code: 'ACCEL_ERR_NOT_READY' }));
+    expect(rt.resolve({ name: 'tiny' }).version).toBe(2);
+    await rt.close();
+    expect(() => rt.resolve({ name: 'tiny' })).toThrowError(expect.objectContaining({ code: 'ACCEL_ERR_SHUTTING_DOWN' }));
+    expect(rt.ready).toBe(false);
+    dir.cleanup();
+  });
+
+  it('reports a model that fails while running as ACCEL_ERR_INFERENCE and keeps serving', async () => {
+    const g = new GraphBuilder('gather');
+    g.input('idx', 'int64', ['N']);
+    const table = g.initializer('table', [4], new Float32Array([10, 20, 30, 40]));
+    g.output(g.node('Gather', [table, 'idx'], { name: 'value' }), 'float32', ['N']);
+    const dir = modelDir();
+    const rt = new Runtime({ threads: 1 });
+    await rt.load([{ name: 'lookup', path: dir.write('lookup.onnx', g.toBytes()) }]);
+    const idx = (...v: bigint[]) => ({ idx: { dtype: 'int64' as const, shape: [v.length], data: new BigInt64Array(v) } });
+    await expect(rt.predict({}, idx(9n))).rejects.toMatchObject({ code: 'ACCEL_ERR_INFERENCE', message: expect.stringMatching(/Model "lookup" version 1 failed to run/) });
+    const ok = await rt.predict({}, idx(1n, 3n));
+    expect(Array.from(ok.outputs.value.data as Float32Array)).toEqual([20, 40]);
+    await rt.close();
+    dir.cleanup();
+  });
+});
+
 describe('Runtime.load', () => {
   it('says which file failed and why', async () => {
     const dir = modelDir();
     const rt = new Runtime({ threads: 1 });
     const bad = dir.write('broken.onnx', 'this is not onnx');
-    await expect(rt.load([{ name: 'broken', path: bad }])).rejects.toThrowError(/Could not load model "broken" version 1 from .*broken.onnx/);
+    const err = await rt.load([{ name: 'broken', path: bad }]).catch((e) => e);
+    expect(err).toMatchObject({ code: 'ACCEL_ERR_MODEL_LOAD', message: expect.stringMatching(/Could not load model "broken" version 1 from .*broken.onnx/) });
     dir.cleanup();
   });
 

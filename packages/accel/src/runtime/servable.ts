@@ -79,6 +79,7 @@ export class Servable {
   private readonly outputByAlias: Map<string, SignatureTensor>;
   private readonly graphInputs: Map<string, GraphInput>;
   private inFlight = 0;
+  private unloading?: Promise<void>;
 
   private constructor(
     readonly config: ServableConfig,
@@ -215,13 +216,16 @@ export class Servable {
     }
   }
 
-  /** Stops taking part in new requests once the in-flight ones finish, then frees the session. */
-  async unload(): Promise<void> {
-    this.state = 'UNLOADING';
-    while (this.inFlight > 0) await new Promise((r) => setTimeout(r, 5));
-    await this.queue.drain();
-    await this.session.release();
-    this.state = 'END';
+  /** Stops taking new requests, lets the in-flight ones finish, then frees the session. Idempotent. */
+  unload(): Promise<void> {
+    this.unloading ??= (async () => {
+      this.state = 'UNLOADING';
+      while (this.inFlight > 0) await new Promise((r) => setTimeout(r, 5));
+      await this.queue.drain();
+      await this.session.release();
+      this.state = 'END';
+    })();
+    return this.unloading;
   }
 
   private preferredAlias(tensorName: string): string {
