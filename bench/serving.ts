@@ -23,7 +23,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 8);
 const PER_ROUND = Number(process.env.BENCH_PER_ROUND ?? 25);
 const QUICK = process.argv.includes('--quick');
 
-interface Stats { p50: number; p90: number; p99: number; mean: number; n: number }
+interface Stats { p50: number; p90: number; p99: number; mean: number; n: number; serverMean?: number }
 
 function stats(xs: number[]): Stats {
   const s = [...xs].sort((a, b) => a - b);
@@ -74,23 +74,32 @@ async function measure(label: string, modelName: string, modelPath: string, imag
     process.stderr.write(`  ${label}: round ${r + 1}/${rounds}\r`);
   }
   process.stderr.write('\n');
+  const metrics = await (await fetch(`http://127.0.0.1:${server.restPort}/metrics`)).text();
   grpc.close();
   rest.close();
   server.child.kill('SIGTERM');
   await runtime.close();
-  const result = Object.fromEntries(Object.entries(samples).map(([m, xs]) => [m, stats(xs)]));
-  return result as Record<'in-process' | 'grpc' | 'rest', Stats>;
+  const result = Object.fromEntries(Object.entries(samples).map(([m, xs]) => [m, stats(xs)])) as Record<'in-process' | 'grpc' | 'rest', Stats>;
+  // Mean time inside the server per protocol (warm-up included), to split off the transport.
+  for (const protocol of ['grpc', 'rest'] as const) {
+    const value = (kind: string) =>
+      Number(new RegExp(`^accel_request_duration_seconds_${kind}\\{[^}]*protocol="${protocol}"\\} (\\S+)$`, 'm').exec(metrics)?.[1] ?? NaN);
+    result[protocol].serverMean = (value('sum') / value('count')) * 1000;
+  }
+  return result;
 }
 
 function print(label: string, r: Record<string, Stats>) {
   const base = r['in-process'];
   console.log(`\n${label} (batch 1, ${base.n} requests per mode, ms)`);
-  console.log('mode         p50      p90      p99      p50 ratio  p99 ratio');
+  console.log('mode         p50      p90      p99     mean  in server  p50 ratio  p99 ratio');
   for (const [mode, s] of Object.entries(r)) {
+    const inServer = s.serverMean === undefined ? '-' : s.serverMean.toFixed(2);
     console.log(
-      `${mode.padEnd(11)}${s.p50.toFixed(2).padStart(7)}  ${s.p90.toFixed(2).padStart(7)}  ${s.p99.toFixed(2).padStart(7)}   ${(s.p50 / base.p50).toFixed(3).padStart(8)}x ${(s.p99 / base.p99).toFixed(3).padStart(8)}x`,
+      `${mode.padEnd(11)}${s.p50.toFixed(2).padStart(7)}  ${s.p90.toFixed(2).padStart(7)}  ${s.p99.toFixed(2).padStart(7)}  ${s.mean.toFixed(2).padStart(7)}  ${inServer.padStart(9)}   ${(s.p50 / base.p50).toFixed(3).padStart(7)}x ${(s.p99 / base.p99).toFixed(3).padStart(8)}x`,
     );
   }
+  console.log('("in server": mean time from request decoded to response handed to the transport; mean minus it is the transport cost.)');
 }
 
 const dir = join(tmpdir(), 'accel-bench');

@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { toAccelError } from '../errors';
 import type { PredictResult } from '../runtime/servable';
@@ -21,7 +22,8 @@ export class ServerMetrics {
   private readonly latency: Histogram<'model' | 'version' | 'protocol'>;
   private readonly phases: Histogram<'model' | 'version' | 'phase'>;
 
-  constructor() {
+  /** Failed requests are logged through `logger`: server-side failures at error level, bad requests at debug. */
+  constructor(private readonly logger?: Logger) {
     collectDefaultMetrics({ register: this.registry, prefix: 'accel_process_' });
     this.requests = new Counter({
       name: 'accel_requests_total',
@@ -58,6 +60,9 @@ export class ServerMetrics {
       return;
     }
     const err = toAccelError(outcome.error);
+    const fields = { model: outcome.model, version: outcome.version, protocol, code: err.code };
+    if (err.httpStatus >= 500 && err.code !== 'ACCEL_ERR_SHUTTING_DOWN') this.logger?.error({ ...fields, err: outcome.error }, err.message);
+    else this.logger?.debug(fields, err.message);
     this.requests.inc({
       model: outcome.model ?? '',
       version: outcome.version === undefined ? '' : String(outcome.version),

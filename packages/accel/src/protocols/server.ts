@@ -31,7 +31,7 @@ export interface RunningServer {
 export async function startServer(runtime: Runtime, opts: ServerOptions = {}): Promise<RunningServer> {
   const host = opts.host ?? '0.0.0.0';
   const limit = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
-  const metrics = new ServerMetrics();
+  const metrics = new ServerMetrics(opts.logger);
 
   const grpcServer = new grpc.Server({
     'grpc.max_receive_message_length': limit,
