@@ -1,14 +1,9 @@
-import { ERRORS } from './errors';
-
-const GRPC_NAMES: Record<number, string> = {
-  3: 'INVALID_ARGUMENT', 5: 'NOT_FOUND', 8: 'RESOURCE_EXHAUSTED', 9: 'FAILED_PRECONDITION', 12: 'UNIMPLEMENTED',
-  13: 'INTERNAL', 14: 'UNAVAILABLE', 16: 'UNAUTHENTICATED',
-};
+import { ERRORS, grpcStatusName } from './errors';
 
 /** docs/errors.md, derived from the catalogue (a test keeps the committed file in step). */
 export function renderErrorDocs(): string {
   const rows = Object.entries(ERRORS).map(
-    ([code, e]) => `| \`${code}\` | ${GRPC_NAMES[e.grpc] ?? e.grpc} | ${e.http} | ${e.message.replace(/\|/g, '\\|')} |`,
+    ([code, e]) => `| \`${code}\` | ${grpcStatusName(e.grpc)} | ${e.http} | ${e.message.replace(/\|/g, '\\|')} |`,
   );
   return [
     '# Error catalogue',

@@ -12,13 +12,25 @@ export const GrpcStatus = {
   INVALID_ARGUMENT: 3,
   DEADLINE_EXCEEDED: 4,
   NOT_FOUND: 5,
-  FAILED_PRECONDITION: 9,
+  ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
   RESOURCE_EXHAUSTED: 8,
+  FAILED_PRECONDITION: 9,
+  ABORTED: 10,
+  OUT_OF_RANGE: 11,
   UNIMPLEMENTED: 12,
   INTERNAL: 13,
   UNAVAILABLE: 14,
+  DATA_LOSS: 15,
   UNAUTHENTICATED: 16,
 } as const;
+
+const GRPC_STATUS_NAMES = Object.fromEntries(Object.entries(GrpcStatus).map(([name, code]) => [code, name]));
+
+/** `3` -> `'INVALID_ARGUMENT'`. */
+export function grpcStatusName(code: number): string {
+  return GRPC_STATUS_NAMES[code] ?? 'UNKNOWN';
+}
 
 interface CatalogueEntry {
   readonly grpc: number;

@@ -1,14 +1,9 @@
 import type { Logger } from 'pino';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { toAccelError } from '../errors';
+import { grpcStatusName, toAccelError } from '../errors';
 import type { PredictResult } from '../runtime/servable';
 
 export type Protocol = 'grpc' | 'rest' | 'kserve-grpc' | 'kserve-rest';
-
-const GRPC_NAMES: Record<number, string> = {
-  0: 'OK', 1: 'CANCELLED', 2: 'UNKNOWN', 3: 'INVALID_ARGUMENT', 4: 'DEADLINE_EXCEEDED', 5: 'NOT_FOUND',
-  8: 'RESOURCE_EXHAUSTED', 9: 'FAILED_PRECONDITION', 12: 'UNIMPLEMENTED', 13: 'INTERNAL', 14: 'UNAVAILABLE', 16: 'UNAUTHENTICATED',
-};
 
 const BUCKETS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -67,7 +62,7 @@ export class ServerMetrics {
       model: outcome.model ?? '',
       version: outcome.version === undefined ? '' : String(outcome.version),
       protocol,
-      status: GRPC_NAMES[err.grpcCode] ?? String(err.grpcCode),
+      status: grpcStatusName(err.grpcCode),
     });
   }
 

@@ -1,5 +1,5 @@
-import { AccelError } from '../errors';
-import type { ModelRef } from '../runtime/runtime';
+import { AccelError, grpcStatusName } from '../errors';
+import type { ModelRef, VersionStatus } from '../runtime/runtime';
 
 /** A TF Serving ModelSpec as proto-loader gives it (keepCase, int64 as string, oneofs). */
 export interface ModelSpecObject {
@@ -30,4 +30,14 @@ export function parseVersion(value: string | number): number {
 /** The ModelSpec a response names: the model and version that answered. */
 export function specFor(model: string, version: number, signatureName = 'serving_default'): ModelSpecObject {
   return { name: model, version: { value: String(version) }, signature_name: signatureName };
+}
+
+/** A version's status as TF Serving's ModelVersionStatus (gRPC and REST alike). A failed load shows as END with its error. */
+export function versionStatusObject(s: VersionStatus) {
+  const failed = s.state === 'FAILED';
+  return {
+    version: String(s.version),
+    state: failed ? 'END' : s.state,
+    status: failed ? { error_code: grpcStatusName(s.error!.grpcCode), error_message: s.error!.message } : { error_code: 'OK', error_message: '' },
+  };
 }

@@ -1,10 +1,10 @@
 import * as grpc from '@grpc/grpc-js';
 import { loadServingProtos, packAny } from '@accel/client/proto';
 import { AccelError, toAccelError } from '../errors';
-import type { ModelRef, Runtime, VersionStatus } from '../runtime/runtime';
+import type { ModelRef, Runtime } from '../runtime/runtime';
 import type { NamedTensors } from '../runtime/tensor';
 import type { ServerMetrics } from './metrics';
-import { modelRefFromSpec, specFor, type ModelSpecObject } from './model-spec';
+import { modelRefFromSpec, specFor, versionStatusObject, type ModelSpecObject } from './model-spec';
 import { decodeTensorProto, encodeTensorProto, signatureDefObject, type TensorProtoObject } from './tf-tensor';
 
 interface PredictRequestObject {
@@ -21,22 +21,6 @@ export function grpcError(err: unknown): Partial<grpc.StatusObject> {
   const metadata = new grpc.Metadata();
   metadata.set('accel-error-code', e.code);
   return { code: e.grpcCode, details: e.message, metadata };
-}
-
-function statusObject(s: VersionStatus) {
-  const failed = s.state === 'FAILED';
-  return {
-    version: String(s.version),
-    state: failed ? 'END' : s.state,
-    status: failed
-      ? { error_code: codeName(s.error!.grpcCode), error_message: s.error!.message }
-      : { error_code: 'OK', error_message: '' },
-  };
-}
-
-const CODE_NAMES = Object.fromEntries(Object.entries(grpc.status).map(([k, v]) => [v, k]));
-function codeName(code: number): string {
-  return String(CODE_NAMES[code] ?? 'UNKNOWN');
 }
 
 /**
@@ -94,7 +78,7 @@ export function addTfServingServices(server: grpc.Server, runtime: Runtime, metr
   const getModelStatus = (call: grpc.ServerUnaryCall<{ model_spec?: ModelSpecObject }, unknown>, callback: Callback) => {
     try {
       const statuses = runtime.status(modelRefFromSpec(call.request.model_spec));
-      callback(null, { model_version_status: statuses.map(statusObject) });
+      callback(null, { model_version_status: statuses.map(versionStatusObject) });
     } catch (err) {
       callback(grpcError(err));
     }
@@ -106,5 +90,3 @@ export function addTfServingServices(server: grpc.Server, runtime: Runtime, metr
   });
   server.addService(protos.ModelService.service, { GetModelStatus: getModelStatus });
 }
-
-export { statusObject as versionStatusObject };

@@ -2,10 +2,9 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AccelError, toAccelError } from '../errors';
 import type { ModelRef, Runtime } from '../runtime/runtime';
 import type { ServerMetrics } from './metrics';
-import { parseVersion, specFor } from './model-spec';
+import { parseVersion, specFor, versionStatusObject } from './model-spec';
 import { parsePredictBody, predictResponseBody } from './rest-json';
 import { signatureDefObject } from './tf-tensor';
-import { versionStatusObject } from './tfserving-grpc';
 
 /** `/v1/models/{name}[/versions/{v}|/labels/{l}][:predict|/metadata]` */
 const MODEL_PATH = /^\/v1\/models\/([^/:]+)(?:\/versions\/([^/:]+)|\/labels\/([^/:]+))?(:[a-z]+|\/metadata)?$/;

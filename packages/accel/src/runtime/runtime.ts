@@ -1,5 +1,5 @@
 import { AccelError, nameList } from '../errors';
-import { Servable, type PredictResult, type ServableConfig, type ServableState } from './servable';
+import { Servable, type PredictResult, type ServableState } from './servable';
 import type { SessionSettings } from './session-options';
 import type { NamedTensors } from './tensor';
 
@@ -73,39 +73,47 @@ export class Runtime {
   async load(sources: readonly ModelSource[], onEvent?: (e: RuntimeEvent) => void): Promise<void> {
     const planned = planVersions(sources);
     this.loading += planned.length;
+    let done = 0;
     try {
       for (const source of planned) {
-        const config: ServableConfig = {
-          ...source,
-          version: source.version,
-          threads: this.options.threads,
-          executionProvider: this.options.executionProvider,
-          maxImagePixels: this.options.maxImagePixels,
-        };
         try {
-          const t0 = performance.now();
-          const servable = await Servable.load(config);
-          const t1 = performance.now();
-          await servable.warmUp();
-          servable.state = 'AVAILABLE';
-          this.versions(source.name).set(source.version, servable);
-          onEvent?.({ kind: 'loaded', servable, loadMs: t1 - t0, warmupMs: performance.now() - t1 });
-        } catch (err) {
-          const error =
-            err instanceof AccelError && err.code === 'ACCEL_ERR_MODEL_LOAD'
-              ? err
-              : new AccelError('ACCEL_ERR_MODEL_LOAD', { model: source.name, version: source.version, path: source.path, reason: (err as Error).message }, { cause: err });
-          let failed = this.failures.get(source.name);
-          if (!failed) this.failures.set(source.name, (failed = new Map()));
-          failed.set(source.version, error);
-          onEvent?.({ kind: 'failed', name: source.name, version: source.version, error });
-          if (!this.options.allowPartial) throw error;
+          await this.loadOne(source, onEvent);
         } finally {
+          done++;
           this.loading--;
         }
       }
     } finally {
-      this.loading = Math.max(0, this.loading);
+      this.loading -= planned.length - done;
+    }
+  }
+
+  private async loadOne(source: ModelSource & { version: number }, onEvent?: (e: RuntimeEvent) => void): Promise<void> {
+    let servable: Servable | undefined;
+    try {
+      const t0 = performance.now();
+      servable = await Servable.load({
+        ...source,
+        threads: this.options.threads,
+        executionProvider: this.options.executionProvider,
+        maxImagePixels: this.options.maxImagePixels,
+      });
+      const t1 = performance.now();
+      await servable.warmUp();
+      servable.state = 'AVAILABLE';
+      this.versions(source.name).set(source.version, servable);
+      onEvent?.({ kind: 'loaded', servable, loadMs: t1 - t0, warmupMs: performance.now() - t1 });
+    } catch (err) {
+      await servable?.unload().catch(() => undefined);
+      const error =
+        err instanceof AccelError && err.code === 'ACCEL_ERR_MODEL_LOAD'
+          ? err
+          : new AccelError('ACCEL_ERR_MODEL_LOAD', { model: source.name, version: source.version, path: source.path, reason: (err as Error).message }, { cause: err });
+      let failed = this.failures.get(source.name);
+      if (!failed) this.failures.set(source.name, (failed = new Map()));
+      failed.set(source.version, error);
+      onEvent?.({ kind: 'failed', name: source.name, version: source.version, error });
+      if (!this.options.allowPartial) throw error;
     }
   }
 
