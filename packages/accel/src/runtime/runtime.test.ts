@@ -137,6 +137,20 @@ describe('Runtime.load', () => {
     dir.cleanup();
   });
 
+  it('is ready again after a failed load stops a list half way', async () => {
+    const dir = modelDir();
+    const rt = new Runtime({ threads: 1 });
+    await expect(rt.load([{ name: 'broken', path: dir.write('b.onnx', 'x') }, { name: 'never', path: dir.write('n.onnx', tinyClassifier()) }])).rejects.toMatchObject({
+      code: 'ACCEL_ERR_MODEL_LOAD',
+    });
+    expect(rt.ready).toBe(false);
+    await rt.load([{ name: 'good', path: dir.write('g.onnx', tinyClassifier()) }]);
+    expect(rt.ready).toBe(true);
+    expect(() => rt.resolve({ name: 'never' })).toThrowError(/not served here/);
+    await rt.close();
+    dir.cleanup();
+  });
+
   it('serves the models that load with allowPartial and reports the failure in status', async () => {
     const dir = modelDir();
     const rt = new Runtime({ threads: 1, allowPartial: true });
