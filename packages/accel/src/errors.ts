@@ -4,33 +4,9 @@
  * {@link AccelError} to their wire status at the edge and nowhere else.
  */
 
-/** gRPC status codes (google.rpc.Code) used by the catalogue. */
-export const GrpcStatus = {
-  OK: 0,
-  CANCELLED: 1,
-  UNKNOWN: 2,
-  INVALID_ARGUMENT: 3,
-  DEADLINE_EXCEEDED: 4,
-  NOT_FOUND: 5,
-  ALREADY_EXISTS: 6,
-  PERMISSION_DENIED: 7,
-  RESOURCE_EXHAUSTED: 8,
-  FAILED_PRECONDITION: 9,
-  ABORTED: 10,
-  OUT_OF_RANGE: 11,
-  UNIMPLEMENTED: 12,
-  INTERNAL: 13,
-  UNAVAILABLE: 14,
-  DATA_LOSS: 15,
-  UNAUTHENTICATED: 16,
-} as const;
-
-const GRPC_STATUS_NAMES = Object.fromEntries(Object.entries(GrpcStatus).map(([name, code]) => [code, name]));
-
-/** `3` -> `'INVALID_ARGUMENT'`. */
-export function grpcStatusName(code: number): string {
-  return GRPC_STATUS_NAMES[code] ?? 'UNKNOWN';
-}
+// gRPC status codes (google.rpc.Code): one table, shared with the client SDK.
+export { StatusCode as GrpcStatus, statusCodeName as grpcStatusName } from '@accel/client';
+import { StatusCode as GrpcStatus } from '@accel/client';
 
 interface CatalogueEntry {
   readonly grpc: number;
