@@ -97,6 +97,21 @@ describe('Runtime', () => {
 });
 
 describe('Runtime lifecycle', () => {
+  it('is ready only once loading and warm-up finished, and not while draining', async () => {
+    const dir = modelDir();
+    const rt = new Runtime({ threads: 1 });
+    expect(rt.ready).toBe(false);
+    const loading = rt.load([{ name: 'tiny', path: dir.write('a.onnx', tinyClassifier()) }]);
+    expect(rt.ready).toBe(false);
+    await loading;
+    expect(rt.ready).toBe(true);
+    rt.beginShutdown();
+    expect(rt.ready).toBe(false);
+    expect(rt.resolve({}).name).toBe('tiny'); // requests still arriving are served while draining
+    await rt.close();
+    dir.cleanup();
+  });
+
   it('refuses a version that is unloading and every request once closed', async () => {
     const dir = modelDir();
     const rt = new Runtime({ threads: 1 });
