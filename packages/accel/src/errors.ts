@@ -117,6 +117,46 @@ export const ERRORS = {
     http: 500,
     message: 'Model "{model}" version {version} failed to run: {reason}.',
   },
+  ACCEL_ERR_WORKSPACE_NOT_FOUND: {
+    grpc: GrpcStatus.FAILED_PRECONDITION,
+    http: 500,
+    message: 'No workspace at {path}. Create one with `accel workspace init {path}` (or set ACCEL_HOME).',
+  },
+  ACCEL_ERR_BAD_NAME: {
+    grpc: GrpcStatus.INVALID_ARGUMENT,
+    http: 400,
+    message: '{what} name "{name}" is invalid: names are lowercase letters, digits, ".", "_" and "-", start with a letter or digit, at most 63 characters.',
+  },
+  ACCEL_ERR_ARTIFACT_NOT_FOUND: {
+    grpc: GrpcStatus.NOT_FOUND,
+    http: 404,
+    message: '{what} "{name}" does not exist in this workspace.{hint}',
+  },
+  ACCEL_ERR_ALREADY_EXISTS: {
+    grpc: GrpcStatus.ALREADY_EXISTS,
+    http: 409,
+    message: '{what} "{name}" already exists.',
+  },
+  ACCEL_ERR_IN_USE: {
+    grpc: GrpcStatus.FAILED_PRECONDITION,
+    http: 409,
+    message: '{what} is still used by {dependents}. Delete in this order: {order}; or delete with --cascade.',
+  },
+  ACCEL_ERR_QUOTA_EXCEEDED: {
+    grpc: GrpcStatus.RESOURCE_EXHAUSTED,
+    http: 409,
+    message: 'Compute target "{compute}" has {free} of {total} {type} accelerators free ({inUse} in use); {requested} requested. Free one (delete a service) or use another target; see `accel usage`.',
+  },
+  ACCEL_ERR_COMPUTE_UNAVAILABLE: {
+    grpc: GrpcStatus.FAILED_PRECONDITION,
+    http: 409,
+    message: 'Compute target "{compute}" is {state}: {reason}.',
+  },
+  ACCEL_ERR_JOB_FAILED: {
+    grpc: GrpcStatus.ABORTED,
+    http: 500,
+    message: 'Job {id} ({kind}) {state}: {reason}. Its log: `accel job logs {id}`.',
+  },
   ACCEL_ERR_USAGE: {
     grpc: GrpcStatus.INVALID_ARGUMENT,
     http: 400,
