@@ -3,6 +3,10 @@ import { demoCommand } from './demo';
 import { EXIT, reportError, type OutputFormat } from './output';
 import { predictCommand } from './predict';
 import { serveCommand } from './serve';
+import { computeCommand, usageCommand } from './compute';
+import { jobCommand } from './job';
+import { modelCommand } from './model';
+import { workspaceGroup } from './workspace';
 
 /** The `accel` program with every command group. */
 export function buildProgram(): Command {
@@ -10,7 +14,7 @@ export function buildProgram(): Command {
     .description('Accel: image models from a framework file to a low-latency prediction service')
     .version('0.1.0')
     .showHelpAfterError('(run with --help for usage)');
-  for (const cmd of [serveCommand(), predictCommand(), demoCommand()]) program.addCommand(cmd);
+  for (const cmd of [serveCommand(), predictCommand(), workspaceGroup(), modelCommand(), jobCommand(), computeCommand(), usageCommand(), demoCommand()]) program.addCommand(cmd);
   const strict = (c: Command) => {
     c.exitOverride();
     c.commands.forEach(strict);
