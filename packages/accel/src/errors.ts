@@ -5,8 +5,8 @@
  */
 
 // gRPC status codes (google.rpc.Code): one table, shared with the client SDK.
-export { StatusCode as GrpcStatus, statusCodeName as grpcStatusName } from '@accel/client';
-import { StatusCode as GrpcStatus } from '@accel/client';
+export { StatusCode as GrpcStatus, statusCodeName as grpcStatusName } from '@accel/client/errors';
+import { StatusCode as GrpcStatus } from '@accel/client/errors';
 
 interface CatalogueEntry {
   readonly grpc: number;
@@ -156,6 +156,31 @@ export const ERRORS = {
     grpc: GrpcStatus.ABORTED,
     http: 500,
     message: 'Job {id} ({kind}) {state}: {reason}. Its log: `accel job logs {id}`.',
+  },
+  ACCEL_ERR_BAD_DIGEST: {
+    grpc: GrpcStatus.INVALID_ARGUMENT,
+    http: 400,
+    message: 'Digest "{digest}" is invalid: a digest is "sha256:" followed by 64 lowercase hex digits.',
+  },
+  ACCEL_ERR_BLOB_NOT_FOUND: {
+    grpc: GrpcStatus.NOT_FOUND,
+    http: 404,
+    message: 'Blob {digest} is not in the blob store at {root}. Register the artifact that holds it again.',
+  },
+  ACCEL_ERR_BLOB_CORRUPT: {
+    grpc: GrpcStatus.DATA_LOSS,
+    http: 500,
+    message: 'Blob {digest} is corrupt: its content hashes to {actual}. Delete {path} and register the artifact that holds it again.',
+  },
+  ACCEL_ERR_UNSUPPORTED_FILE: {
+    grpc: GrpcStatus.INVALID_ARGUMENT,
+    http: 400,
+    message: 'Cannot pack "{path}": it is a {type}; a folder to register may hold only regular files and directories.{hint}',
+  },
+  ACCEL_ERR_UNSAFE_ARCHIVE: {
+    grpc: GrpcStatus.INVALID_ARGUMENT,
+    http: 400,
+    message: 'Refusing to extract tar entry "{entry}": {reason}.',
   },
   ACCEL_ERR_USAGE: {
     grpc: GrpcStatus.INVALID_ARGUMENT,

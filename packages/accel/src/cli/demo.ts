@@ -3,11 +3,6 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
-import sharp from 'sharp';
-import { PredictionClient, imagenetLabels, topK } from '@accel/client';
-import { Runtime } from '../runtime/runtime';
-import { startServer } from '../protocols/server';
-import { buildRandomResnet } from '../zoo/resnet';
 import { emit, parseOutputFormat, renderTable } from './output';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
@@ -25,6 +20,7 @@ async function step<T>(n: number, total: number, what: string, fn: () => Promise
 async function sampleImage(path: string | undefined): Promise<{ path: string; note?: string }> {
   if (path) return { path };
   if (existsSync(SAMPLE_IMAGE)) return { path: SAMPLE_IMAGE };
+  const { default: sharp } = await import('sharp');
   const generated = join(tmpdir(), 'accel-demo-sample.jpg');
   await sharp({ create: { width: 500, height: 375, channels: 3, background: { r: 180, g: 170, b: 160 } } }).jpeg().toFile(generated);
   return { path: generated, note: `sample photo not found at ${SAMPLE_IMAGE}; scored a generated image instead` };
@@ -39,6 +35,12 @@ export function demoCommand(): Command {
     .option('-o, --output <format>', 'output format: table, json, yaml', 'table')
     .action(async (flags: { image?: string; workdir: string; keepRunning?: boolean; output: string }) => {
       const format = parseOutputFormat(flags.output);
+      const [{ PredictionClient, imagenetLabels, topK }, { Runtime }, { startServer }, { buildRandomResnet }] = await Promise.all([
+        import('@accel/client'),
+        import('../runtime/runtime'),
+        import('../protocols/server'),
+        import('../zoo/resnet'),
+      ]);
       const total = 4;
       const modelPath = join(flags.workdir, 'resnet50-random.onnx');
       const built = await step(1, total, 'building ResNet-50 (random weights: no trained weights ship offline yet)', async () => {

@@ -1,6 +1,5 @@
 import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
-import { PredictionClient, imagenetLabels, topK } from '@accel/client';
 import { AccelError } from '../errors';
 import { emit, parseOutputFormat, renderTable } from './output';
 
@@ -22,6 +21,7 @@ interface PredictFlags {
 async function loadLabels(spec: string, classes: number): Promise<string[] | undefined> {
   if (spec === 'none') return undefined;
   if (spec === 'imagenet') {
+    const { imagenetLabels } = await import('@accel/client');
     const labels = imagenetLabels();
     if (classes === labels.length) return labels;
     // Models trained with a background class put it first.
@@ -54,6 +54,7 @@ export function predictCommand(): Command {
       const format = parseOutputFormat(flags.output);
       const k = Number(flags.top);
       if (!Number.isInteger(k) || k < 1) throw new AccelError('ACCEL_ERR_USAGE', { reason: `--top must be a positive integer, got "${flags.top}"` });
+      const { PredictionClient, topK } = await import('@accel/client');
       const client = new PredictionClient({
         address: flags.address,
         protocol: flags.protocol,

@@ -1,13 +1,11 @@
 import { Command, Option } from 'commander';
-import { destination, pino } from 'pino';
+import { DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_MAX_MESSAGE_BYTES } from '../defaults';
 import { AccelError } from '../errors';
 import { describePreprocessSpec } from '../preprocess/spec';
-import { DEFAULT_MAX_IMAGE_PIXELS } from '../preprocess/image';
-import { Runtime, type ModelSource } from '../runtime/runtime';
+import type { ModelSource } from '../runtime/runtime';
 import type { Servable } from '../runtime/servable';
 import type { ExecutionProvider } from '../runtime/session-options';
 import { shapeString } from '../runtime/tensor';
-import { DEFAULT_MAX_MESSAGE_BYTES, startServer } from '../protocols/server';
 import { emit, parseOutputFormat, renderTable } from './output';
 
 const usage = (reason: string) => new AccelError('ACCEL_ERR_USAGE', { reason });
@@ -115,6 +113,7 @@ export function serveCommand(): Command {
     .option('-o, --output <format>', 'summary format: table, json, yaml', 'table')
     .action(async (flags: ServeFlags) => {
       const format = parseOutputFormat(flags.output);
+      const [{ destination, pino }, { Runtime }, { startServer }] = await Promise.all([import('pino'), import('../runtime/runtime'), import('../protocols/server')]);
       const logger = pino({ level: flags.logLevel, base: { service: 'accel' } }, destination(2));
       const patch = preprocessOverrides(flags);
       const sources = flags.model.map((m) => ({ ...m, preprocess: patch }));

@@ -1,12 +1,12 @@
 import sharp from 'sharp';
+import { DEFAULT_MAX_IMAGE_PIXELS } from '../defaults';
 import { AccelError } from '../errors';
 import type { PreprocessSpec } from './spec';
 
 // Decoded images are used once: libvips' operation cache only costs memory and time here.
 sharp.cache(false);
 
-/** Default limit on decoded pixels per image (refuses decompression bombs). */
-export const DEFAULT_MAX_IMAGE_PIXELS = 50_000_000;
+export { DEFAULT_MAX_IMAGE_PIXELS };
 
 /**
  * Decodes JPEG/PNG bytes with sharp and writes the normalized image into `target` at `offset`

@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { DEFAULT_MAX_MESSAGE_BYTES } from '../defaults';
 import { AccelError } from '../errors';
 import type { Runtime } from '../runtime/runtime';
 import { addHealthRoutes } from './health';
@@ -8,7 +9,7 @@ import { ServerMetrics } from './metrics';
 import { addTfServingServices } from './tfserving-grpc';
 import { addTfServingRest, sendError } from './tfserving-rest';
 
-export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+export { DEFAULT_MAX_MESSAGE_BYTES };
 
 export interface ServerOptions {
   host?: string;

@@ -1,7 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { listSupportedBackends } from 'onnxruntime-node';
 import type { ComputeRecord, ComputeType, ProvisioningState } from './types';
 
 /** Turns a requested compute target into a state and errors. One per type, passed in explicitly. */
@@ -16,6 +15,7 @@ export const ACCELERATOR_TYPES = ['cpu', 'cuda', 'tensorrt', 'webgpu'] as const;
 /** Local target: CPU slots always exist; GPU types need their execution provider in this onnxruntime build. */
 const local: Provisioner = async (c) => {
   if (c.acceleratorType === 'cpu') return { state: 'Succeeded', errors: [] };
+  const { listSupportedBackends } = await import('onnxruntime-node');
   const backend = listSupportedBackends().find((b) => b.name === c.acceleratorType);
   if (!backend) return { state: 'Failed', errors: [`onnxruntime-node on this machine has no "${c.acceleratorType}" execution provider`] };
   if (c.acceleratorType === 'cuda' || c.acceleratorType === 'tensorrt') {
