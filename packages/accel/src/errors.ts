@@ -152,11 +152,6 @@ export const ERRORS = {
     http: 409,
     message: 'Compute target "{compute}" is {state}: {reason}.',
   },
-  ACCEL_ERR_JOB_FAILED: {
-    grpc: GrpcStatus.ABORTED,
-    http: 500,
-    message: 'Job {id} ({kind}) {state}: {reason}. Its log: `accel job logs {id}`.',
-  },
   ACCEL_ERR_BAD_DIGEST: {
     grpc: GrpcStatus.INVALID_ARGUMENT,
     http: 400,
