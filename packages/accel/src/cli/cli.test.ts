@@ -44,14 +44,21 @@ beforeAll(async () => {
 afterAll(() => files.cleanup());
 
 describe('accel CLI', () => {
-  it('prints help for every command and exits 0', () => {
+  it('has --help, -o and exit code 0 on every command', async () => {
     const top = run(['--help']);
     expect(top.code).toBe(0);
-    for (const cmd of ['serve', 'predict', 'demo']) {
-      expect(top.stdout).toContain(cmd);
-      const sub = run([cmd, '--help']);
-      expect(sub.code).toBe(0);
-      expect(sub.stdout).toMatch(/-o, --output <format>/);
+    const { buildProgram } = await import('./main');
+    const leaves: string[][] = [];
+    const walk = (c: import('commander').Command, path: string[]) => {
+      if (c.commands.length === 0) leaves.push(path);
+      for (const sub of c.commands) walk(sub, [...path, sub.name()]);
+    };
+    walk(buildProgram(), []);
+    expect(leaves.map((l) => l.join(' '))).toEqual(expect.arrayContaining(['serve', 'predict', 'model register', 'job wait', 'compute create', 'usage', 'workspace verify']));
+    for (const path of leaves) {
+      const help = run([...path, '--help']);
+      expect(help.code, path.join(' ')).toBe(0);
+      expect(help.stdout, path.join(' ')).toMatch(/-o, --output <format>/);
     }
   });
 
