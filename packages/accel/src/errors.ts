@@ -97,6 +97,21 @@ export const ERRORS = {
     http: 413,
     message: 'Request of {size} bytes exceeds the limit of {limit} bytes (raise it with --max-message-bytes).',
   },
+  ACCEL_ERR_QUEUE_FULL: {
+    grpc: GrpcStatus.RESOURCE_EXHAUSTED,
+    http: 429,
+    message: 'Model "{model}" version {version} has {queued} requests queued (limit {limit}); retry after {retryAfterMs} ms or raise --max-queue.',
+  },
+  ACCEL_ERR_DEADLINE_EXCEEDED: {
+    grpc: GrpcStatus.DEADLINE_EXCEEDED,
+    http: 504,
+    message: 'The request to model "{model}" passed its deadline after {waitedMs} ms in the queue; it was not run.',
+  },
+  ACCEL_ERR_CANCELLED: {
+    grpc: GrpcStatus.CANCELLED,
+    http: 499,
+    message: 'The client cancelled the request to model "{model}" while it was queued; it was not run.',
+  },
   ACCEL_ERR_NOT_READY: {
     grpc: GrpcStatus.UNAVAILABLE,
     http: 503,

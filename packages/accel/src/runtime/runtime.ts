@@ -1,5 +1,5 @@
 import { AccelError, nameList } from '../errors';
-import { Servable, type PredictResult, type ServableState } from './servable';
+import { Servable, type PredictOptions, type PredictResult, type ServableState } from './servable';
 import type { SessionSettings } from './session-options';
 import type { NamedTensors } from './tensor';
 
@@ -148,7 +148,7 @@ export class Runtime {
   predict(
     ref: ModelRef,
     inputs: NamedTensors,
-    opts: { outputFilter?: readonly string[]; signatureName?: string } = {},
+    opts: PredictOptions = {},
   ): Promise<PredictResult> {
     return this.resolve(ref).predict(inputs, opts);
   }

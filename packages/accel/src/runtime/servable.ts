@@ -27,6 +27,17 @@ export interface PhaseTimings {
   totalMs: number;
 }
 
+/** Options of one predict call. */
+export interface PredictOptions {
+  /** Output aliases to return; all signature outputs when empty. */
+  outputFilter?: readonly string[];
+  signatureName?: string;
+  /** Epoch milliseconds after which the caller no longer wants the answer: queued work is dropped. */
+  deadline?: number;
+  /** Aborted when the caller went away (a cancelled call): queued work is dropped. */
+  signal?: AbortSignal;
+}
+
 export interface PredictResult {
   model: string;
   version: number;
@@ -159,7 +170,7 @@ export class Servable {
    * Runs the model on named tensors (signature aliases or graph names). Strings on an image
    * input are decoded per its preprocessing spec. `outputFilter` picks outputs by alias.
    */
-  async predict(inputs: NamedTensors, opts: { outputFilter?: readonly string[]; signatureName?: string } = {}): Promise<PredictResult> {
+  async predict(inputs: NamedTensors, opts: PredictOptions = {}): Promise<PredictResult> {
     const start = performance.now();
     if (opts.signatureName && opts.signatureName !== DEFAULT_SIGNATURE) {
       throw new AccelError('ACCEL_ERR_SIGNATURE_NOT_FOUND', { signature: opts.signatureName, model: this.name });
