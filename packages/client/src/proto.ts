@@ -103,7 +103,7 @@ export function protobufRoot(): protobuf.Root {
   // Resolve every non-bundled import against PROTO_DIR (the bundled
   // google/protobuf/* files are matched before resolvePath is consulted).
   root.resolvePath = (_origin, target) => (isAbsolute(target) ? target : join(PROTO_DIR, target));
-  root.loadSync([...SERVING_PROTO_FILES], { keepCase: true });
+  root.loadSync([...SERVING_PROTO_FILES, 'google/protobuf/struct.proto'], { keepCase: true });
   root.resolveAll();
   rootCache = root;
   return root;

@@ -44,6 +44,10 @@ interface ServeFlags {
   threads?: number;
   executionProvider: ExecutionProvider;
   allowPartial?: boolean;
+  maxBatchSize?: number;
+  maxQueueDelayUs?: number;
+  preferredBatchSizes?: number[];
+  maxQueue?: number;
   gracePeriod: number;
   logLevel: string;
   imageSize?: string;
@@ -84,6 +88,7 @@ function describe(s: Servable) {
     inputs: s.signature.inputs.map((t) => ({ alias: t.alias, tensor: t.tensorName, dtype: t.dtype, shape: t.shape })),
     outputs: s.signature.outputs.map((t) => ({ alias: t.alias, tensor: t.tensorName, dtype: t.dtype, shape: t.shape })),
     preprocess: s.preprocessSpecs,
+    batching: s.batching,
   };
 }
 
@@ -100,6 +105,10 @@ export function serveCommand(): Command {
     .option('--threads <n>', 'intra-op threads per model (default: all cores)', int('--threads'))
     .addOption(new Option('--execution-provider <ep>', 'ONNX Runtime execution provider').choices(['auto', 'cpu', 'cuda', 'tensorrt', 'webgpu']).default('auto'))
     .option('--allow-partial', 'serve the models that load when others fail')
+    .option('--max-batch-size <n>', 'dynamic batching: most rows per ONNX Runtime run; 1 turns batching off (default 8)', int('--max-batch-size'))
+    .option('--max-queue-delay-us <n>', 'dynamic batching: how long a request may wait for others on an idle model (default 0)', int('--max-queue-delay-us'))
+    .option('--preferred-batch-sizes <list>', 'dynamic batching: sizes to aim for, e.g. 4,8', (v: string) => v.split(',').map((x) => int('--preferred-batch-sizes')(x)))
+    .option('--max-queue <n>', 'requests allowed to wait per model before RESOURCE_EXHAUSTED / 429 (default 256)', int('--max-queue'))
     .option('--grace-period <ms>', 'on SIGTERM, time in-flight requests get to finish', int('--grace-period'), 10_000)
     .option('--log-level <level>', 'log level of the JSON logs on stderr', 'info')
     .option('--image-size <HxW>', 'preprocessing: input height x width (overrides the model spec)')
@@ -123,6 +132,12 @@ export function serveCommand(): Command {
         maxImagePixels: flags.maxImagePixels,
         allowPartial: flags.allowPartial,
         defaultModel: flags.default,
+        batching: {
+          maxBatchSize: flags.maxBatchSize,
+          maxQueueDelayMicros: flags.maxQueueDelayUs,
+          preferredBatchSizes: flags.preferredBatchSizes,
+          maxQueue: flags.maxQueue,
+        },
       });
       if (flags.default && !sources.some((s) => s.name === flags.default)) {
         throw usage(`--default ${flags.default} is not one of the models given (${sources.map((s) => s.name).join(', ')})`);
@@ -135,7 +150,7 @@ export function serveCommand(): Command {
         const specs = Object.entries(e.servable.preprocessSpecs).map(([input, spec]) => `${input}: ${describePreprocessSpec(spec)}`);
         logger.info(
           { model: e.servable.name, version: e.servable.version, loadMs: Math.round(e.loadMs), warmupMs: Math.round(e.warmupMs), preprocess: e.servable.preprocessSpecs },
-          `loaded ${e.servable.name} v${e.servable.version}; preprocessing ${specs.join('; ') || 'none (tensor inputs only)'}`,
+          `loaded ${e.servable.name} v${e.servable.version}; preprocessing ${specs.join('; ') || 'none (tensor inputs only)'}; batching ${e.servable.batching.maxBatchSize > 1 ? `up to ${e.servable.batching.maxBatchSize}` : 'off'}`,
         );
       }).catch(async (err) => {
         await runtime.close();

@@ -16,6 +16,7 @@ export class ServerMetrics {
   private readonly requests: Counter<'model' | 'version' | 'protocol' | 'status'>;
   private readonly latency: Histogram<'model' | 'version' | 'protocol'>;
   private readonly phases: Histogram<'model' | 'version' | 'phase'>;
+  private readonly batchRows: Histogram<'model' | 'version'>;
 
   /** Failed requests are logged through `logger`: server-side failures at error level, bad requests at debug. */
   constructor(private readonly logger?: Logger) {
@@ -31,6 +32,13 @@ export class ServerMetrics {
       help: 'End-to-end time of successful Predict requests inside the server.',
       labelNames: ['model', 'version', 'protocol'],
       buckets: BUCKETS,
+      registers: [this.registry],
+    });
+    this.batchRows = new Histogram({
+      name: 'accel_batch_rows',
+      help: 'Rows of the ONNX Runtime run each successful request was part of (1: not batched with others).',
+      labelNames: ['model', 'version'],
+      buckets: [1, 2, 4, 8, 16, 32, 64],
       registers: [this.registry],
     });
     this.phases = new Histogram({
@@ -49,6 +57,7 @@ export class ServerMetrics {
       const v = String(version);
       this.requests.inc({ model, version: v, protocol, status: 'OK' });
       this.latency.observe({ model, version: v, protocol }, (performance.now() - startedAt) / 1000);
+      this.batchRows.observe({ model, version: v }, timings.batchRows);
       this.phases.observe({ model, version: v, phase: 'queue' }, timings.queueMs / 1000);
       this.phases.observe({ model, version: v, phase: 'preprocess' }, timings.preprocessMs / 1000);
       this.phases.observe({ model, version: v, phase: 'inference' }, timings.inferenceMs / 1000);

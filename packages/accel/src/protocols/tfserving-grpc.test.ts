@@ -225,8 +225,13 @@ describe('server limits and choices', () => {
     const c = rawGrpcClient(s.grpcAddress);
     try {
       const photo = await samplePhoto();
+      await c.call('Predict', { inputs: { images: jpegTensor([photo]) } }); // channel connected
+      const predict = s.runtime.predict.bind(s.runtime);
+      const arrived = new Promise<void>((resolve) => {
+        s.runtime.predict = (...args) => (resolve(), predict(...args));
+      });
       const big = c.call('Predict', { inputs: { images: jpegTensor(new Array(64).fill(photo)) } });
-      await new Promise((r) => setTimeout(r, 30));
+      await arrived;
       const stopping = s.shutdown(10_000);
       const res = await big;
       expect(floatsOf(res.outputs.output_alias)).toHaveLength(64 * 5);

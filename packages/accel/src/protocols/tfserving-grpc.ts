@@ -20,7 +20,18 @@ export function grpcError(err: unknown): Partial<grpc.StatusObject> {
   const e = toAccelError(err);
   const metadata = new grpc.Metadata();
   metadata.set('accel-error-code', e.code);
+  // gRPC's retry policy reads this trailer as "retry after this many ms".
+  if (e.params.retryAfterMs !== undefined) metadata.set('grpc-retry-pushback-ms', String(e.params.retryAfterMs));
   return { code: e.grpcCode, details: e.message, metadata };
+}
+
+/** The caller's deadline and a signal aborted when the call is cancelled, for the batcher's queue. */
+export function callLifetime(call: grpc.ServerUnaryCall<unknown, unknown>): { deadline?: number; signal: AbortSignal } {
+  const controller = new AbortController();
+  call.once('cancelled', () => controller.abort());
+  const d = call.getDeadline();
+  const deadline = d instanceof Date ? d.getTime() : Number.isFinite(d) ? Number(d) : undefined;
+  return { deadline, signal: controller.signal };
 }
 
 /**
@@ -43,6 +54,7 @@ export function addTfServingServices(server: grpc.Server, runtime: Runtime, metr
       const result = await runtime.predict(ref, inputs, {
         outputFilter: req.output_filter,
         signatureName: req.model_spec?.signature_name || undefined,
+        ...callLifetime(call),
       });
       const outputs: Record<string, TensorProtoObject> = {};
       for (const [name, t] of Object.entries(result.outputs)) outputs[name] = encodeTensorProto(t);
@@ -66,9 +78,16 @@ export function addTfServingServices(server: grpc.Server, runtime: Runtime, metr
       }
       const servable = runtime.resolve(modelRefFromSpec(call.request.model_spec));
       const map = { signature_def: { [servable.signature.name]: signatureDefObject(servable.signature) } };
+      const batching = Object.fromEntries(
+        Object.entries(servable.batching).map(([k, v]) => [k, Array.isArray(v) ? { list_value: { values: v.map((n) => ({ number_value: n })) } } : { number_value: v }]),
+      );
       callback(null, {
         model_spec: specFor(servable.name, servable.version, ''),
-        metadata: { signature_def: packAny('tensorflow.serving.SignatureDefMap', map) },
+        metadata: {
+          signature_def: packAny('tensorflow.serving.SignatureDefMap', map),
+          // Accel's addition: the dynamic batching config, as a google.protobuf.Struct.
+          batching: packAny('google.protobuf.Struct', { fields: batching }),
+        },
       });
     } catch (err) {
       callback(grpcError(err));

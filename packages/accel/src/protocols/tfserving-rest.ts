@@ -27,7 +27,17 @@ function route(method: string, url: string): Route {
 /** Sends an AccelError as TF Serving's REST error body `{"error": ...}` with its HTTP status. */
 export function sendError(reply: FastifyReply, err: unknown): FastifyReply {
   const e = toAccelError(err);
+  if (e.params.retryAfterMs !== undefined) reply.header('retry-after', String(Math.max(1, Math.ceil(Number(e.params.retryAfterMs) / 1000))));
   return reply.code(e.httpStatus).header('accel-error-code', e.code).send({ error: e.message, code: e.code });
+}
+
+/** A signal aborted when the client closes the connection before the answer is sent. */
+export function requestSignal(req: FastifyRequest): AbortSignal {
+  const controller = new AbortController();
+  req.raw.once('close', () => {
+    if (!req.raw.complete || !req.raw.socket?.writable) controller.abort();
+  });
+  return controller.signal;
 }
 
 /** TF Serving's REST API (predict, status, metadata) over the runtime core. */
@@ -43,7 +53,7 @@ export function addTfServingRest(app: FastifyInstance, runtime: Runtime, metrics
       const parsed = parsePredictBody(req.body, servable.signature);
       // REST has no output filter: each output tensor once, under its graph name.
       const outputFilter = [...new Map(servable.signature.outputs.map((o) => [o.tensorName, o.alias])).values()];
-      const result = await servable.predict(parsed.inputs, { signatureName: parsed.signatureName, outputFilter });
+      const result = await servable.predict(parsed.inputs, { signatureName: parsed.signatureName, outputFilter, signal: requestSignal(req) });
       metrics.observe('rest', started, { result });
       return reply.send(predictResponseBody(parsed.format, result.outputs));
     } catch (err) {
@@ -63,6 +73,7 @@ export function addTfServingRest(app: FastifyInstance, runtime: Runtime, metrics
         metadata: {
           signature_def: { signature_def: { [s.signature.name]: signatureDefObject(s.signature) } },
           preprocess: s.preprocessSpecs,
+          batching: s.batching,
         },
       });
     } catch (err) {

@@ -24,6 +24,8 @@ export interface RuntimeOptions extends SessionSettings {
   allowPartial?: boolean;
   /** Model answering requests that name none. */
   defaultModel?: string;
+  /** Batching defaults for every model (a model's sidecar `batching` overrides them). */
+  batching?: Record<string, unknown>;
 }
 
 export interface VersionStatus {
@@ -97,6 +99,7 @@ export class Runtime {
         threads: this.options.threads,
         executionProvider: this.options.executionProvider,
         maxImagePixels: this.options.maxImagePixels,
+        batching: this.options.batching,
       });
       const t1 = performance.now();
       await servable.warmUp();

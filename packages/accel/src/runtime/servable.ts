@@ -4,7 +4,8 @@ import sharp from 'sharp';
 import { AccelError, nameList } from '../errors';
 import { BufferPool, decodeImageInto } from '../preprocess/image';
 import { inferPreprocessSpec, mergePreprocessSpec, type PreprocessSpec } from '../preprocess/spec';
-import { RunQueue } from './run-queue';
+import { DEFAULT_BATCHING, mergeBatchingConfig, type BatchingConfig } from './batching';
+import { Batcher } from './batcher';
 import { buildSignature, DEFAULT_SIGNATURE, type Signature, type SignatureTensor } from './signature';
 import { allocate, elementCount, isNumericDType, shapeString, type NamedTensors, type Tensor } from './tensor';
 import { sessionOptions, type SessionSettings } from './session-options';
@@ -15,12 +16,16 @@ export interface ServableConfig extends SessionSettings {
   path: string;
   /** Overrides applied over the sidecar spec (or the inferred one). */
   preprocess?: Record<string, unknown>;
+  /** Batching defaults (from flags); the model's sidecar `batching` overrides them. */
+  batching?: Record<string, unknown>;
   maxImagePixels?: number;
 }
 
 export type ServableState = 'LOADING' | 'AVAILABLE' | 'UNLOADING' | 'END';
 
 export interface PhaseTimings {
+  /** Rows of the ONNX Runtime run this request was part of (more than its own when batched). */
+  batchRows: number;
   queueMs: number;
   preprocessMs: number;
   inferenceMs: number;
@@ -85,7 +90,7 @@ function syntheticJpeg(): Promise<Buffer> {
 /** One loaded version of one model: an ONNX Runtime session, its signature and preprocessing. */
 export class Servable {
   state: ServableState = 'LOADING';
-  private readonly queue = new RunQueue();
+  private readonly batcher: Batcher;
   private readonly inputByAlias: Map<string, SignatureTensor>;
   private readonly outputByAlias: Map<string, SignatureTensor>;
   private readonly graphInputs: Map<string, GraphInput>;
@@ -97,8 +102,22 @@ export class Servable {
     private readonly session: ort.InferenceSession,
     graphInputs: GraphInput[],
     readonly signature: Signature,
+    readonly batching: BatchingConfig,
   ) {
     this.graphInputs = new Map(graphInputs.map((g) => [g.name, g]));
+    const batchable = graphInputs.every((g) => g.shape.length > 0 && g.shape[0] < 0);
+    this.batcher = new Batcher(
+      async (feeds, fetches) => {
+        try {
+          return (await this.session.run(feeds, fetches)) as Record<string, ort.Tensor>;
+        } catch (err) {
+          throw new AccelError('ACCEL_ERR_INFERENCE', { model: this.name, version: this.version, reason: (err as Error).message }, { cause: err });
+        }
+      },
+      batchable ? batching : { ...batching, maxBatchSize: 1 },
+      batchable,
+      { model: config.name, version: config.version },
+    );
     this.inputByAlias = new Map(signature.inputs.map((s) => [s.alias, s]));
     this.outputByAlias = new Map(signature.outputs.map((s) => [s.alias, s]));
   }
@@ -143,27 +162,33 @@ export class Servable {
         return { name: m.name, dtype, shape, preprocess: spec, pool: new BufferPool(3 * spec.width * spec.height) };
       });
       const images = new Set(graphInputs.filter((g) => g.preprocess).map((g) => g.name));
-      const servable = new Servable(config, session, graphInputs, buildSignature(session.inputMetadata, session.outputMetadata, images));
-      return servable;
+      const batching = mergeBatchingConfig(mergeBatchingConfig(DEFAULT_BATCHING, config.batching), sidecar.batching as Record<string, unknown> | undefined);
+      return new Servable(config, session, graphInputs, buildSignature(session.inputMetadata, session.outputMetadata, images), batching);
     } catch (err) {
       await session.release().catch(() => undefined);
       throw err instanceof AccelError && err.code === 'ACCEL_ERR_MODEL_LOAD' ? err : fail((err as Error).message, err);
     }
   }
 
-  /** Runs one request through the whole path (decode, run) so the first client does not pay for it. */
+  /**
+   * Runs a request through the whole path (decode, run) so the first client does not pay for
+   * it: at batch 1, and at the largest batch when batching is on.
+   */
   async warmUp(): Promise<void> {
-    const inputs: NamedTensors = {};
-    for (const g of this.graphInputs.values()) {
-      if (g.preprocess) {
-        inputs[g.name] = { dtype: 'string', shape: [1], data: [await syntheticJpeg()] };
-      } else {
-        if (!isNumericDType(g.dtype)) continue;
-        const shape = g.shape.map((d) => (d < 0 ? 1 : d));
-        inputs[g.name] = { dtype: g.dtype, shape, data: allocate(g.dtype, elementCount(shape)) };
+    const sizes = this.batching.maxBatchSize > 1 && [...this.graphInputs.values()].every((g) => g.shape[0] < 0) ? [1, this.batching.maxBatchSize] : [1];
+    for (const n of sizes) {
+      const inputs: NamedTensors = {};
+      for (const g of this.graphInputs.values()) {
+        if (g.preprocess) {
+          inputs[g.name] = { dtype: 'string', shape: [n], data: new Array(n).fill(await syntheticJpeg()) };
+        } else {
+          if (!isNumericDType(g.dtype)) continue;
+          const shape = g.shape.map((d, i) => (d >= 0 ? d : i === 0 ? n : 1));
+          inputs[g.name] = { dtype: g.dtype, shape, data: allocate(g.dtype, elementCount(shape)) };
+        }
       }
+      await this.predict(inputs);
     }
-    await this.predict(inputs);
   }
 
   /**
@@ -198,26 +223,21 @@ export class Servable {
           feeds[tensorName] = await this.toFeed(alias, this.graphInputs.get(tensorName)!, inputs[alias], pooled);
         }),
       );
-      this.checkBatch(feeds, aliasOf);
+      const rows = this.checkBatch(feeds, aliasOf);
       const preprocessed = performance.now();
-      const { value: results, waitedMs } = await this.queue.exclusive(async () => {
-        try {
-          return await this.session.run(feeds, [...new Set(fetches.map((f) => f.tensorName))]);
-        } catch (err) {
-          throw new AccelError('ACCEL_ERR_INFERENCE', { model: this.name, version: this.version, reason: (err as Error).message }, { cause: err });
-        }
-      });
+      const run = await this.batcher.submit(feeds, rows, [...new Set(fetches.map((f) => f.tensorName))], { deadline: opts.deadline, signal: opts.signal });
       const outputs: NamedTensors = {};
-      for (const f of fetches) outputs[f.alias] = fromOrt(results[f.tensorName]);
+      for (const f of fetches) outputs[f.alias] = fromOrt(run.outputs[f.tensorName]);
       const end = performance.now();
       return {
         model: this.name,
         version: this.version,
         outputs,
         timings: {
-          queueMs: waitedMs,
+          batchRows: run.batchRows,
+          queueMs: run.queueMs,
           preprocessMs: preprocessed - start,
-          inferenceMs: end - preprocessed - waitedMs,
+          inferenceMs: run.inferenceMs,
           totalMs: end - start,
         },
       };
@@ -232,7 +252,7 @@ export class Servable {
     this.unloading ??= (async () => {
       this.state = 'UNLOADING';
       while (this.inFlight > 0) await new Promise((r) => setTimeout(r, 5));
-      await this.queue.drain();
+      await this.batcher.drain();
       await this.session.release();
       this.state = 'END';
     })();
@@ -298,13 +318,15 @@ export class Servable {
     return new ort.Tensor(tensor.dtype as 'float32', tensor.data as Float32Array, tensor.shape);
   }
 
-  private checkBatch(feeds: Record<string, ort.Tensor>, aliasOf: Map<string, string>): void {
+  /** The request's batch size (rows along axis 0); inputs with a batch axis must agree on it. */
+  private checkBatch(feeds: Record<string, ort.Tensor>, aliasOf: Map<string, string>): number {
     const batched = [...this.graphInputs.values()].filter((g) => g.shape.length > 0 && g.shape[0] < 0);
     const sizes = new Set(batched.map((g) => feeds[g.name].dims[0]));
     if (sizes.size > 1) {
       const detail = batched.map((g) => `${aliasOf.get(g.name)}=${feeds[g.name].dims[0]}`).join(', ');
       throw new AccelError('ACCEL_ERR_BATCH_MISMATCH', { detail });
     }
+    return sizes.size === 1 ? [...sizes][0] : 1;
   }
 }
 
