@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeImageInto } from '../preprocess/image';
 import { IMAGENET_PREPROCESS } from '../preprocess/spec';
-import { channelMeans, modelDir, tinyClassifier, tinyReference, twoInputModel } from '../test-util/models';
+import { channelMeans, modelDir, slowModel, tinyClassifier, tinyReference, twoInputModel } from '../test-util/models';
 import { samplePhoto, solidPng, startTestServer } from '../test-util/server';
 
 const SIZE = 8;
@@ -116,6 +116,31 @@ describe('REST predict', () => {
     expect(res.status).toBe(413);
     expect(res.body.code).toBe('ACCEL_ERR_TOO_LARGE');
     expect(res.body.error).toMatch(/exceeds the limit of 262144 bytes/);
+  });
+});
+
+describe('REST under load', () => {
+  it('answers 429 with Retry-After when the model queue is full', async () => {
+    const dir = modelDir();
+    const busy = await startTestServer([{ name: 'slow', path: dir.write('s.onnx', slowModel()) }], { batching: { maxBatchSize: 1, maxQueue: 1 } });
+    try {
+      // A long request runs and one waits: the queue (limit 1) is full when the REST request arrives.
+      const rows = (n: number) => ({ x: { dtype: 'float32' as const, shape: [n, 512], data: new Float32Array(n * 512) } });
+      const inFlight = [busy.runtime.predict({}, rows(256)), busy.runtime.predict({}, rows(1))];
+      const body = JSON.stringify({ instances: [new Array(512).fill(1)] });
+      const refused = await fetch(`${busy.rest}/v1/models/slow:predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      expect(refused.status).toBe(429);
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect(await refused.json()).toMatchObject({ code: 'ACCEL_ERR_QUEUE_FULL', error: expect.stringMatching(/requests queued \(limit 1\)/) });
+      await Promise.all(inFlight);
+      const ok = await fetch(`${busy.rest}/v1/models/slow:predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      expect(ok.status).toBe(200);
+      const meta = await (await fetch(`${busy.rest}/v1/models/slow/metadata`)).json();
+      expect(meta.metadata.batching).toEqual({ maxBatchSize: 1, maxQueueDelayMicros: 0, preferredBatchSizes: [], maxQueue: 1 });
+    } finally {
+      await busy.shutdown();
+      dir.cleanup();
+    }
   });
 });
 

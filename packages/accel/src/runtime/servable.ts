@@ -8,6 +8,7 @@ import { DEFAULT_BATCHING, mergeBatchingConfig, type BatchingConfig } from './ba
 import { Batcher } from './batcher';
 import { buildSignature, DEFAULT_SIGNATURE, type Signature, type SignatureTensor } from './signature';
 import { allocate, elementCount, isNumericDType, shapeString, type NamedTensors, type Tensor } from './tensor';
+import { SessionHost } from './session-host';
 import { sessionOptions, type SessionSettings } from './session-options';
 
 export interface ServableConfig extends SessionSettings {
@@ -99,7 +100,7 @@ export class Servable {
 
   private constructor(
     readonly config: ServableConfig,
-    private readonly session: ort.InferenceSession,
+    private readonly session: SessionHost,
     graphInputs: GraphInput[],
     readonly signature: Signature,
     readonly batching: BatchingConfig,
@@ -109,7 +110,7 @@ export class Servable {
     this.batcher = new Batcher(
       async (feeds, fetches) => {
         try {
-          return (await this.session.run(feeds, fetches)) as Record<string, ort.Tensor>;
+          return await this.session.run(feeds, fetches);
         } catch (err) {
           throw new AccelError('ACCEL_ERR_INFERENCE', { model: this.name, version: this.version, reason: (err as Error).message }, { cause: err });
         }
@@ -139,7 +140,7 @@ export class Servable {
   static async load(config: ServableConfig): Promise<Servable> {
     const fail = (reason: string, cause?: unknown) =>
       new AccelError('ACCEL_ERR_MODEL_LOAD', { model: config.name, version: config.version, path: config.path, reason }, { cause });
-    let session: ort.InferenceSession;
+    let session: SessionHost;
     let sidecar: Record<string, unknown>;
     try {
       sidecar = await readSidecar(config.path);
@@ -147,7 +148,7 @@ export class Servable {
       throw fail(`bad sidecar ${sidecarPath(config.path)}: ${(err as Error).message}`, err);
     }
     try {
-      session = await ort.InferenceSession.create(config.path, sessionOptions(config));
+      session = await SessionHost.create(config.path, sessionOptions(config));
     } catch (err) {
       throw fail((err as Error).message.replace(/\s+/g, ' ').trim(), err);
     }

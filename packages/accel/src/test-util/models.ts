@@ -65,6 +65,16 @@ export function twoInputModel(): Uint8Array {
   return g.toBytes();
 }
 
+/** A model that takes a few ms per row (a chain of 512x512 matmuls), so that concurrent requests queue. */
+export function slowModel(layers = 400): Uint8Array {
+  const g = new GraphBuilder('slow');
+  let x = g.input('x', 'float32', ['N', 512]);
+  const w = g.initializer('w', [512, 512], new Float32Array(512 * 512).fill(1 / 512));
+  for (let i = 0; i < layers; i++) x = g.node('MatMul', [x, w]);
+  g.output(g.node('Identity', [x], { name: 'y' }), 'float32', ['N', 512]);
+  return g.toBytes();
+}
+
 /** A temporary folder with model files; `cleanup()` removes it. */
 export function modelDir(): { dir: string; write(name: string, bytes: Uint8Array | string): string; cleanup(): void } {
   const dir = mkdtempSync(join(tmpdir(), 'accel-test-'));
