@@ -5,6 +5,8 @@ import { DEFAULT_MAX_MESSAGE_BYTES } from '../defaults';
 import { AccelError } from '../errors';
 import type { Runtime } from '../runtime/runtime';
 import { addHealthRoutes } from './health';
+import { addKServeServices } from './kserve-grpc';
+import { addKServeRest } from './kserve-rest';
 import { ServerMetrics } from './metrics';
 import { addTfServingServices } from './tfserving-grpc';
 import { addTfServingRest, sendError } from './tfserving-rest';
@@ -39,6 +41,7 @@ export async function startServer(runtime: Runtime, opts: ServerOptions = {}): P
     'grpc.max_send_message_length': limit,
   });
   addTfServingServices(grpcServer, runtime, metrics);
+  addKServeServices(grpcServer, runtime, metrics);
   const grpcPort = await new Promise<number>((resolve, reject) =>
     grpcServer.bindAsync(`${host}:${opts.grpcPort ?? 8500}`, grpc.ServerCredentials.createInsecure(), (err, port) =>
       err ? reject(err) : resolve(port),
@@ -50,7 +53,9 @@ export async function startServer(runtime: Runtime, opts: ServerOptions = {}): P
     logController: new LogController({ disableRequestLogging: true }),
     ...(opts.logger ? { loggerInstance: opts.logger as FastifyBaseLogger } : {}),
   });
-  // TF Serving's own examples post JSON with curl -d (form content type): parse any body as JSON.
+  // TF Serving's own examples post JSON with curl -d (form content type): parse any body as JSON,
+  // text/plain included (fetch's default for a string body).
+  app.removeContentTypeParser('text/plain');
   app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
     try {
       done(null, body.length ? JSON.parse(body as string) : undefined);
@@ -72,6 +77,7 @@ export async function startServer(runtime: Runtime, opts: ServerOptions = {}): P
   app.setNotFoundHandler((req, reply) => sendError(reply, new AccelError('ACCEL_ERR_NO_ROUTE', { method: req.method, path: req.url })));
   addHealthRoutes(app, runtime, metrics);
   addTfServingRest(app, runtime, metrics);
+  addKServeRest(app, runtime, metrics);
   await app.listen({ host, port: opts.restPort ?? 8501 });
   const address = app.server.address();
   const restPort = typeof address === 'object' && address ? address.port : 0;

@@ -81,10 +81,12 @@ describe('REST predict', () => {
     expect(col.body.outputs).toEqual({ sum: [[3, 4]], product: [[2, 3]] });
   });
 
-  it('accepts the form content type curl -d sends', async () => {
-    const res = await post('/v1/models/pair:predict', '{"instances": [{"a": [1, 1], "b": [1, 1]}]}', { 'content-type': 'application/x-www-form-urlencoded' });
-    expect(res.status).toBe(200);
-    expect(res.body.predictions[0].sum).toEqual([2, 2]);
+  it('accepts the form content type curl -d sends, and text/plain', async () => {
+    for (const type of ['application/x-www-form-urlencoded', 'text/plain;charset=UTF-8']) {
+      const res = await post('/v1/models/pair:predict', '{"instances": [{"a": [1, 1], "b": [1, 1]}]}', { 'content-type': type });
+      expect(res.status).toBe(200);
+      expect(res.body.predictions[0].sum).toEqual([2, 2]);
+    }
   });
 
   const bad: Array<[string, string, unknown, number, RegExp, string?]> = [
