@@ -4,7 +4,7 @@
  * place, so a crash at any point never leaves a partial or misnamed file under `sha256/`.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -87,9 +87,15 @@ export class BlobStore {
     }
   }
 
-  /** Stores a file's content (streamed). */
-  putFile(path: string, opts: PutOptions = {}): Promise<BlobInfo> {
-    return this.put(createReadStream(path, { highWaterMark: READ_CHUNK }), opts);
+  /** Stores a file's content (streamed). A missing or unreadable file rejects before anything is written. */
+  async putFile(path: string, opts: PutOptions = {}): Promise<BlobInfo> {
+    const handle = await fs.open(path, 'r');
+    const stream = handle.createReadStream({ highWaterMark: READ_CHUNK });
+    try {
+      return await this.put(stream, opts);
+    } finally {
+      stream.destroy(); // closes the file when put failed before reading it
+    }
   }
 
   putBytes(bytes: Uint8Array | string): Promise<BlobInfo> {
