@@ -14,7 +14,8 @@ import { fileURLToPath } from 'node:url';
 import { PredictionClient } from '@accel/client';
 import { Runtime } from '../packages/accel/src/runtime/runtime';
 import { samplePhoto } from '../packages/accel/src/test-util/server';
-import { buildRandomResnet } from '../packages/accel/src/zoo/resnet';
+import { buildZooModel } from '../packages/accel/src/zoo/build';
+import { resnet } from '../packages/accel/src/zoo/resnet';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -58,7 +59,7 @@ async function serve(modelPath: string, maxBatch: number): Promise<{ child: Chil
 const dir = join(tmpdir(), 'accel-bench');
 mkdirSync(dir, { recursive: true });
 const modelPath = join(dir, 'resnet50-random.onnx');
-if (!existsSync(modelPath)) writeFileSync(modelPath, buildRandomResnet(50).bytes);
+if (!existsSync(modelPath)) writeFileSync(modelPath, buildZooModel(resnet(50)).bytes);
 const image = await samplePhoto();
 
 process.stderr.write(`in-process, ${SECONDS} s per batch size ...\n`);

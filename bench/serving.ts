@@ -14,7 +14,8 @@ import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { PredictionClient } from '@accel/client';
 import { Runtime } from '../packages/accel/src/runtime/runtime';
-import { buildRandomResnet } from '../packages/accel/src/zoo/resnet';
+import { buildZooModel } from '../packages/accel/src/zoo/build';
+import { resnet } from '../packages/accel/src/zoo/resnet';
 import { tinyClassifier } from '../packages/accel/src/test-util/models';
 import { samplePhoto } from '../packages/accel/src/test-util/server';
 
@@ -109,7 +110,7 @@ const tinyPath = join(dir, 'tiny-transport.onnx');
 writeFileSync(tinyPath, tinyClassifier({ size: 224 }));
 const resnetPath = join(dir, 'resnet50-random.onnx');
 process.stderr.write('building resnet50-random (random weights, speed only) ...\n');
-writeFileSync(resnetPath, buildRandomResnet(50).bytes);
+writeFileSync(resnetPath, buildZooModel(resnet(50)).bytes);
 
 const results = {
   machine: { cpus: (await import('node:os')).cpus().length, node: process.version },

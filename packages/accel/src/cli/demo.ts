@@ -35,18 +35,20 @@ export function demoCommand(): Command {
     .option('-o, --output <format>', 'output format: table, json, yaml', 'table')
     .action(async (flags: { image?: string; workdir: string; keepRunning?: boolean; output: string }) => {
       const format = parseOutputFormat(flags.output);
-      const [{ PredictionClient, imagenetLabels, topK }, { Runtime }, { startServer }, { buildRandomResnet }] = await Promise.all([
+      const [{ PredictionClient, imagenetLabels, topK }, { Runtime }, { startServer }, { buildZooModel }, { resnet }] = await Promise.all([
         import('@accel/client'),
         import('../runtime/runtime'),
         import('../protocols/server'),
+        import('../zoo/build'),
         import('../zoo/resnet'),
       ]);
       const total = 4;
       const modelPath = join(flags.workdir, 'resnet50-random.onnx');
       const built = await step(1, total, 'building ResNet-50 (random weights: no trained weights ship offline yet)', async () => {
         mkdirSync(flags.workdir, { recursive: true });
-        const m = buildRandomResnet(50);
+        const m = buildZooModel(resnet(50));
         writeFileSync(modelPath, m.bytes);
+        writeFileSync(modelPath.replace(/\.onnx$/, '.accel.json'), JSON.stringify(m.sidecar, null, 2));
         return m;
       });
       const runtime = new Runtime();

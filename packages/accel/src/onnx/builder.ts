@@ -70,6 +70,11 @@ export class GraphBuilder {
 
   constructor(readonly name: string) {}
 
+  /** The node and initializer lists, for grafting another graph's nodes in. */
+  get raw(): { node: onnxProto.onnx.INodeProto[]; initializer: onnxProto.onnx.ITensorProto[] } {
+    return { node: this.nodes, initializer: this.initializers };
+  }
+
   /** A fresh tensor name with the given prefix. */
   fresh(prefix: string): string {
     let name = prefix;

@@ -1,68 +1,52 @@
-import { GraphBuilder, f, seededRandom } from '../onnx/builder';
+import { IMAGENET_PREPROCESS } from '../preprocess/spec';
+import { batchNorm, conv2d, globalPool, linear, maxPool, relu } from './layers';
+import type { Params } from './params';
+import type { ClassifierArchitecture } from './types';
 
-/** Bottleneck blocks per stage for the ResNet depths the zoo offers. */
+/** Bottleneck blocks per stage. */
 export const RESNET_STAGES = { 50: [3, 4, 6, 3], 101: [3, 4, 23, 3], 152: [3, 8, 36, 3] } as const;
 export type ResnetDepth = keyof typeof RESNET_STAGES;
 
-export interface BuiltModel {
-  bytes: Uint8Array;
-  inputName: string;
-  outputName: string;
-  parameters: number;
-}
-
-/** He-normal weights from a seeded generator; `gain` < 1 keeps residual sums from growing. */
-function heNormal(rand: () => number, count: number, fanIn: number, gain = 1): Float32Array {
-  const std = gain * Math.sqrt(2 / fanIn);
-  const out = new Float32Array(count);
-  for (let i = 0; i < count; i += 2) {
-    const r = Math.sqrt(-2 * Math.log(1 - rand()));
-    const t = 2 * Math.PI * rand();
-    out[i] = r * Math.cos(t) * std;
-    if (i + 1 < count) out[i + 1] = r * Math.sin(t) * std;
+function bottleneck(p: Params, x: string, name: string, cin: number, width: number, stride: number): string {
+  const convBn = (input: string, i: number, o: { cin: number; cout: number; k: number; stride?: number }, gamma: 'ones' | 'small' = 'ones') =>
+    batchNorm(p, conv2d(p, input, `${name}.conv${i}`, o), `${name}.bn${i}`, o.cout, gamma);
+  let y = relu(p, convBn(x, 1, { cin, cout: width, k: 1 }), `${name}.relu1`);
+  y = relu(p, convBn(y, 2, { cin: width, cout: width, k: 3, stride }), `${name}.relu2`);
+  y = convBn(y, 3, { cin: width, cout: width * 4, k: 1 }, 'small');
+  let shortcut = x;
+  if (stride !== 1 || cin !== width * 4) {
+    shortcut = batchNorm(p, conv2d(p, x, `${name}.downsample.0`, { cin, cout: width * 4, k: 1, stride }), `${name}.downsample.1`, width * 4);
   }
-  return out;
+  return relu(p, p.g.node('Add', [shortcut, y], { name: `${name}.add` }), `${name}.out`);
 }
 
 /**
- * ResNet v1 (bottleneck, stride on the 3x3 conv) as an inference graph with batch norm folded
- * into conv biases, NCHW 224x224 input, 1000-way softmax. Weights are seeded random: the
- * model is for speed measurements only, and its name says so.
+ * ResNet v1 with bottleneck blocks, the stride on the 3x3 convolution (the torchvision layout
+ * known as v1.5), parameter names as torchvision's state_dict.
  */
-export function buildRandomResnet(depth: ResnetDepth, seed = 1): BuiltModel {
-  const rand = seededRandom(seed);
-  const g = new GraphBuilder(`resnet${depth}-random`);
-  const inputName = g.input('input', 'float32', ['N', 3, 224, 224]);
-  const conv = (x: string, cin: number, cout: number, k: number, stride: number, scope: string, relu: boolean, gain = 1) => {
-    const w = g.initializer(`${scope}/weights`, [cout, cin, k, k], heNormal(rand, cout * cin * k * k, cin * k * k, gain));
-    const b = g.initializer(`${scope}/biases`, [cout], new Float32Array(cout));
-    const pad = Math.floor(k / 2);
-    const y = g.node('Conv', [x, w, b], { name: scope, attrs: { kernel_shape: [k, k], strides: [stride, stride], pads: [pad, pad, pad, pad] } });
-    return relu ? g.node('Relu', [y], { name: `${scope}/Relu` }) : y;
+export function resnet(depth: ResnetDepth): ClassifierArchitecture {
+  return {
+    kind: 'classifier',
+    name: `resnet${depth}`,
+    title: `ResNet-${depth}`,
+    scope: `resnet_v1_${depth}`,
+    preprocess: { ...IMAGENET_PREPROCESS, width: 224, height: 224, layout: 'NCHW' },
+    publishedParameters: { 50: 25_557_032, 101: 44_549_160, 152: 60_192_808 }[depth],
+    publishedGmacs: { 50: 4.09, 101: 7.8, 152: 11.51 }[depth],
+    reference: 'He et al., Deep Residual Learning for Image Recognition, 2015',
+    featurizer(p, input) {
+      let x = relu(p, batchNorm(p, conv2d(p, input, 'conv1', { cin: 3, cout: 64, k: 7, stride: 2, pad: 3 }), 'bn1', 64), 'relu');
+      x = maxPool(p, x, 'maxpool', 3, 2, 1);
+      let cin = 64;
+      RESNET_STAGES[depth].forEach((blocks, stage) => {
+        const width = 64 << stage;
+        for (let i = 0; i < blocks; i++) {
+          x = bottleneck(p, x, `layer${stage + 1}.${i}`, cin, width, i === 0 && stage > 0 ? 2 : 1);
+          cin = width * 4;
+        }
+      });
+      return { output: globalPool(p, x, 'avgpool'), channels: cin };
+    },
+    imagenetHead: (p, features, channels) => linear(p, features, 'fc', channels, 1000),
   };
-  const prefix = `resnet_v1_${depth}`;
-  let x = conv(inputName, 3, 64, 7, 2, `${prefix}/conv1`, true);
-  x = g.node('MaxPool', [x], { name: `${prefix}/pool1`, attrs: { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] } });
-  let cin = 64;
-  RESNET_STAGES[depth].forEach((blocks, stage) => {
-    const width = 64 << stage;
-    for (let i = 0; i < blocks; i++) {
-      const scope = `${prefix}/block${stage + 1}/unit_${i + 1}`;
-      const stride = i === 0 && stage > 0 ? 2 : 1;
-      const shortcut = i === 0 ? conv(x, cin, width * 4, 1, stride, `${scope}/shortcut`, false) : x;
-      let y = conv(x, cin, width, 1, 1, `${scope}/conv1`, true);
-      y = conv(y, width, width, 3, stride, `${scope}/conv2`, true);
-      y = conv(y, width, width * 4, 1, 1, `${scope}/conv3`, false, 0.2);
-      x = g.node('Relu', [g.node('Add', [shortcut, y], { name: `${scope}/add` })], { name: `${scope}/out` });
-      cin = width * 4;
-    }
-  });
-  const pooled = g.node('GlobalAveragePool', [x], { name: `${prefix}/pool5` });
-  const flat = g.node('Flatten', [pooled], { name: `${prefix}/flatten`, attrs: { axis: 1 } });
-  const fcW = g.initializer(`${prefix}/logits/weights`, [cin, 1000], heNormal(rand, cin * 1000, cin, 0.5));
-  const fcB = g.initializer(`${prefix}/logits/biases`, [1000], new Float32Array(1000));
-  const logits = g.node('Gemm', [flat, fcW, fcB], { name: `${prefix}/logits`, attrs: { alpha: f(1), beta: f(1) } });
-  const outputName = `classifier/${prefix}/predictions/Softmax:0`;
-  g.output(g.node('Softmax', [logits], { name: outputName, attrs: { axis: 1 } }), 'float32', ['N', 1000]);
-  return { bytes: g.toBytes({ docString: `ResNet-${depth} v1, random weights (speed tests only)` }), inputName, outputName, parameters: g.parameterCount() };
 }
