@@ -192,6 +192,16 @@ export const ERRORS = {
     http: 400,
     message: 'Refusing to extract tar entry "{entry}": {reason}.',
   },
+  ACCEL_ERR_CHECKSUM_MISMATCH: {
+    grpc: GrpcStatus.DATA_LOSS,
+    http: 502,
+    message: 'Weights "{file}" from {source} do not match their pin: {detail}. Nothing was cached. The file is damaged or not the pinned version: check the mirror (ACCEL_ZOO_MIRROR) or the file, then pull or import again.',
+  },
+  ACCEL_ERR_DOWNLOAD_FAILED: {
+    grpc: GrpcStatus.UNAVAILABLE,
+    http: 502,
+    message: 'Could not download weights "{file}" from {url}: {reason}.{kept} If this machine cannot reach that mirror, set ACCEL_ZOO_MIRROR to one it can reach, or copy the file here and add it with `accel zoo import`.',
+  },
   ACCEL_ERR_USAGE: {
     grpc: GrpcStatus.INVALID_ARGUMENT,
     http: 400,

@@ -8,6 +8,7 @@ import { computeCommand, usageCommand } from './compute';
 import { jobCommand } from './job';
 import { modelCommand } from './model';
 import { workspaceGroup } from './workspace';
+import { zooCommand } from './zoo';
 
 /** The `accel` program with every command group. */
 export function buildProgram(): Command {
@@ -15,7 +16,7 @@ export function buildProgram(): Command {
     .description('Accel: image models from a framework file to a low-latency prediction service')
     .version('0.1.0')
     .showHelpAfterError('(run with --help for usage)');
-  for (const cmd of [serveCommand(), predictCommand(), benchCommand(), workspaceGroup(), modelCommand(), jobCommand(), computeCommand(), usageCommand(), demoCommand()]) program.addCommand(cmd);
+  for (const cmd of [serveCommand(), predictCommand(), benchCommand(), workspaceGroup(), modelCommand(), jobCommand(), computeCommand(), usageCommand(), zooCommand(), demoCommand()]) program.addCommand(cmd);
   const strict = (c: Command) => {
     c.exitOverride();
     c.commands.forEach(strict);
