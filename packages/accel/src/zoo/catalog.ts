@@ -1,9 +1,10 @@
 import { AccelError } from '../errors';
 import { resnet } from './resnet';
+import { ssdVgg } from './ssd';
 import type { Architecture } from './types';
 
 /** The zoo: every architecture by catalogue name. One list; `zoo list`, builds and docs read it. */
-export const ARCHITECTURES: readonly Architecture[] = [resnet(50), resnet(152)];
+export const ARCHITECTURES: readonly Architecture[] = [resnet(50), resnet(152), ssdVgg()];
 
 export function architecture(name: string): Architecture {
   const a = ARCHITECTURES.find((x) => x.name === name);
