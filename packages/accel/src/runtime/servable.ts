@@ -8,6 +8,7 @@ import { DEFAULT_BATCHING, mergeBatchingConfig, type BatchingConfig } from './ba
 import { Batcher } from './batcher';
 import { buildSignature, DEFAULT_SIGNATURE, type Signature, type SignatureTensor } from './signature';
 import { allocate, elementCount, isNumericDType, shapeString, type NamedTensors, type Tensor } from './tensor';
+import { DETECTION_OUTPUTS, detectionSignature, parsePostprocess, runPostprocess, type PostprocessConfig } from './postprocess';
 import { SessionHost } from './session-host';
 import { sessionOptions, type SessionSettings } from './session-options';
 
@@ -104,6 +105,7 @@ export class Servable {
     graphInputs: GraphInput[],
     readonly signature: Signature,
     readonly batching: BatchingConfig,
+    private readonly postprocess?: PostprocessConfig,
   ) {
     this.graphInputs = new Map(graphInputs.map((g) => [g.name, g]));
     const batchable = graphInputs.every((g) => g.shape.length > 0 && g.shape[0] < 0);
@@ -164,7 +166,10 @@ export class Servable {
       });
       const images = new Set(graphInputs.filter((g) => g.preprocess).map((g) => g.name));
       const batching = mergeBatchingConfig(mergeBatchingConfig(DEFAULT_BATCHING, config.batching), sidecar.batching as Record<string, unknown> | undefined);
-      return new Servable(config, session, graphInputs, buildSignature(session.inputMetadata, session.outputMetadata, images), batching);
+      const postprocess = parsePostprocess(sidecar.postprocess);
+      const signature = buildSignature(session.inputMetadata, session.outputMetadata, images);
+      if (postprocess) signature.outputs.push(...detectionSignature(postprocess));
+      return new Servable(config, session, graphInputs, signature, batching, postprocess);
     } catch (err) {
       await session.release().catch(() => undefined);
       throw err instanceof AccelError && err.code === 'ACCEL_ERR_MODEL_LOAD' ? err : fail((err as Error).message, err);
@@ -226,9 +231,19 @@ export class Servable {
       );
       const rows = this.checkBatch(feeds, aliasOf);
       const preprocessed = performance.now();
-      const run = await this.batcher.submit(feeds, rows, [...new Set(fetches.map((f) => f.tensorName))], { deadline: opts.deadline, signal: opts.signal });
+      const derived = fetches.filter((f) => this.isDerived(f.tensorName));
+      const graphFetches = fetches.filter((f) => !this.isDerived(f.tensorName)).map((f) => f.tensorName);
+      // Derived outputs (detections) need every raw output of the graph.
+      if (derived.length) graphFetches.push(...this.session.outputMetadata.map((m) => m.name));
+      const run = await this.batcher.submit(feeds, rows, [...new Set(graphFetches)], { deadline: opts.deadline, signal: opts.signal });
       const outputs: NamedTensors = {};
-      for (const f of fetches) outputs[f.alias] = fromOrt(run.outputs[f.tensorName]);
+      for (const f of fetches) if (!this.isDerived(f.tensorName)) outputs[f.alias] = fromOrt(run.outputs[f.tensorName]);
+      if (derived.length && this.postprocess) {
+        const raw: NamedTensors = {};
+        for (const m of this.session.outputMetadata) raw[m.name] = fromOrt(run.outputs[m.name]);
+        const detections = runPostprocess(this.postprocess, raw);
+        for (const f of derived) outputs[f.alias] = detections[f.tensorName];
+      }
       const end = performance.now();
       return {
         model: this.name,
@@ -266,6 +281,10 @@ export class Servable {
 
   private inputError(code: 'ACCEL_ERR_UNKNOWN_INPUT' | 'ACCEL_ERR_MISSING_INPUT', input: string): AccelError {
     return new AccelError(code, { input, model: this.name, expected: nameList(this.inputByAlias.keys()) });
+  }
+
+  private isDerived(tensorName: string): boolean {
+    return this.postprocess !== undefined && (DETECTION_OUTPUTS as readonly string[]).includes(tensorName);
   }
 
   private resolveOutputs(filter: readonly string[] | undefined): SignatureTensor[] {

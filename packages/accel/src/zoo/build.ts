@@ -22,7 +22,7 @@ export interface BuiltZooModel {
   inputName: string;
   outputNames: string[];
   parameters: number;
-  sidecar: { preprocess: PreprocessSpec; zoo: { architecture: string; weights: 'random' | 'pretrained'; outputs: string[] } };
+  sidecar: { preprocess: PreprocessSpec; postprocess?: { type: 'ssd'; scope: string }; zoo: { architecture: string; weights: 'random' | 'pretrained'; outputs: string[] } };
 }
 
 /** The output names a model has, stable and documented. */
@@ -80,6 +80,11 @@ export function buildZooModel(arch: Architecture, opts: BuildOptions = {}): Buil
     inputName: input,
     outputNames: outputs,
     parameters: p.learnable,
-    sidecar: { preprocess: arch.preprocess, zoo: { architecture: arch.name, weights: random ? 'random' : 'pretrained', outputs } },
+    sidecar: {
+      preprocess: arch.preprocess,
+      // Detectors get server-side box decoding and NMS (detection_boxes, ...) next to their raw outputs.
+      ...(arch.kind === 'detector' ? { postprocess: { type: 'ssd' as const, scope: arch.scope } } : {}),
+      zoo: { architecture: arch.name, weights: random ? 'random' : 'pretrained', outputs },
+    },
   };
 }
