@@ -1,9 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { loadServingProtos } from '@accel/client/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectClose, tinyExpectedFor } from '../test-util/expect';
 import pkg from '../../package.json' with { type: 'json' };
-import { decodeImageInto } from '../preprocess/image';
-import { IMAGENET_PREPROCESS } from '../preprocess/spec';
 import { channelMeans, modelDir, tinyClassifier, tinyReference, twoInputModel } from '../test-util/models';
 import { f32Bytes, samplePhoto, solidPng, startTestServer } from '../test-util/server';
 
@@ -31,15 +30,6 @@ async function failure(p: Promise<unknown>): Promise<grpc.ServiceError> {
   );
 }
 
-async function expectedFor(image: Buffer): Promise<number[]> {
-  const buf = new Float32Array(3 * SIZE * SIZE);
-  await decodeImageInto(image, { ...IMAGENET_PREPROCESS, width: SIZE, height: SIZE, layout: 'NCHW' }, buf, 0, { input: 'x', index: 0 });
-  return tinyReference(channelMeans(buf, SIZE));
-}
-function expectClose(actual: ArrayLike<number>, expected: number[]) {
-  expect(actual).toHaveLength(expected.length);
-  expected.forEach((v, i) => expect(actual[i]).toBeCloseTo(v, 5));
-}
 function floats(bytes: Uint8Array): Float32Array {
   return new Float32Array(Uint8Array.from(bytes).buffer);
 }
@@ -137,13 +127,13 @@ describe('GRPCInferenceService/ModelInfer', () => {
     });
     expect(raw.outputs).toEqual([{ name: 'probs', datatype: 'FP32', shape: ['2', '5'] }]);
     const probs = floats(raw.raw_output_contents[0]);
-    expectClose(probs.subarray(0, 5), await expectedFor(photo));
-    expectClose(probs.subarray(5), await expectedFor(red));
+    expectClose(probs.subarray(0, 5), await tinyExpectedFor(photo));
+    expectClose(probs.subarray(5), await tinyExpectedFor(red));
     const typed = await call('ModelInfer', {
       model_name: 'tiny',
       inputs: [{ name: 'images', datatype: 'BYTES', shape: [1], contents: { bytes_contents: [red] } }],
     });
-    expectClose(floats(typed.raw_output_contents[0]), await expectedFor(red));
+    expectClose(floats(typed.raw_output_contents[0]), await tinyExpectedFor(red));
   });
 
   it('answers the outputs asked for, in order, one raw buffer each', async () => {

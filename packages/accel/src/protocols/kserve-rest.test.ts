@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectClose, tinyExpectedFor } from '../test-util/expect';
 import pkg from '../../package.json' with { type: 'json' };
-import { decodeImageInto } from '../preprocess/image';
-import { IMAGENET_PREPROCESS } from '../preprocess/spec';
 import { channelMeans, modelDir, tinyClassifier, tinyReference, twoInputModel } from '../test-util/models';
 import { f32Bytes, samplePhoto, solidPng, startTestServer } from '../test-util/server';
 import { fromHalf, rawBytes, tensorFromRaw, tensorFromValues, toHalf } from './kserve-tensor';
@@ -10,15 +9,6 @@ const SIZE = 8;
 const files = modelDir();
 let server: Awaited<ReturnType<typeof startTestServer>>;
 
-async function expectedFor(image: Buffer): Promise<number[]> {
-  const buf = new Float32Array(3 * SIZE * SIZE);
-  await decodeImageInto(image, { ...IMAGENET_PREPROCESS, width: SIZE, height: SIZE, layout: 'NCHW' }, buf, 0, { input: 'x', index: 0 });
-  return tinyReference(channelMeans(buf, SIZE));
-}
-function expectClose(actual: ArrayLike<number>, expected: number[]) {
-  expect(actual).toHaveLength(expected.length);
-  expected.forEach((v, i) => expect(actual[i]).toBeCloseTo(v, 5));
-}
 const PIXELS = Array.from({ length: 3 * SIZE * SIZE }, (_, i) => Math.sin(i) * 2);
 const PIXELS_EXPECTED = tinyReference(channelMeans(Float32Array.from(PIXELS), SIZE));
 
@@ -158,8 +148,8 @@ describe('KServe v2 REST: infer', () => {
         outputs: [{ name: 'probs', datatype: 'FP32', shape: [2, 5], parameters: { binary_data_size: 40 } }],
       });
       const probs = floats(res.binary);
-      expectClose(probs.subarray(0, 5), await expectedFor(photo));
-      expectClose(probs.subarray(5), await expectedFor(red));
+      expectClose(probs.subarray(0, 5), await tinyExpectedFor(photo));
+      expectClose(probs.subarray(5), await tinyExpectedFor(red));
     }
   });
 
@@ -193,7 +183,7 @@ describe('KServe v2 REST: infer', () => {
     const photo = await samplePhoto();
     const res = await infer('/v2/models/tiny/infer', { inputs: [{ name: 'images', shape: [1], datatype: 'BYTES', data: [{ b64: photo.toString('base64') }] }] });
     expect(res.status).toBe(200);
-    expectClose(res.body.outputs[0].data, await expectedFor(photo));
+    expectClose(res.body.outputs[0].data, await tinyExpectedFor(photo));
   });
 });
 

@@ -1,30 +1,18 @@
 import * as grpc from '@grpc/grpc-js';
 import { unpackAny } from '@accel/client/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeImageInto } from '../preprocess/image';
-import { IMAGENET_PREPROCESS } from '../preprocess/spec';
+import { expectClose, tinyExpectedFor } from '../test-util/expect';
 import { channelMeans, modelDir, tinyClassifier, tinyReference, twoInputModel } from '../test-util/models';
 import { f32Bytes, floatsOf, rawGrpcClient, samplePhoto, solidPng, startTestServer } from '../test-util/server';
 
 const SIZE = 8;
-const SPEC = { ...IMAGENET_PREPROCESS, width: SIZE, height: SIZE, layout: 'NCHW' as const };
 const files = modelDir();
 let server: Awaited<ReturnType<typeof startTestServer>>;
 let client: ReturnType<typeof rawGrpcClient>;
 
 const jpegTensor = (images: Buffer[]) => ({ dtype: 'DT_STRING', tensor_shape: { dim: [{ size: images.length }] }, string_val: images });
 
-/** What the tiny model must answer for an image: same decode as the server, exact classifier math. */
-async function expectedFor(image: Buffer): Promise<number[]> {
-  const buf = new Float32Array(3 * SIZE * SIZE);
-  await decodeImageInto(image, SPEC, buf, 0, { input: 'x', index: 0 });
-  return tinyReference(channelMeans(buf, SIZE));
-}
 
-function expectClose(actual: number[], expected: number[]) {
-  expect(actual).toHaveLength(expected.length);
-  actual.forEach((v, i) => expect(v).toBeCloseTo(expected[i], 5));
-}
 
 async function grpcError(p: Promise<unknown>): Promise<grpc.ServiceError> {
   const err = await p.then(
@@ -57,7 +45,7 @@ describe('PredictionService/Predict', () => {
     const out = res.outputs.output_alias;
     expect(out.dtype).toBe('DT_FLOAT');
     expect(out.tensor_shape.dim.map((d: { size: string }) => Number(d.size))).toEqual([1, 5]);
-    expectClose(floatsOf(out), await expectedFor(photo));
+    expectClose(floatsOf(out), await tinyExpectedFor(photo));
   });
 
   it('serves a specific version and a batch of PNG and JPEG images', async () => {
@@ -71,8 +59,8 @@ describe('PredictionService/Predict', () => {
     expect(res.model_spec.version.value).toBe('1');
     expect(Object.keys(res.outputs)).toEqual(['probs']);
     const probs = floatsOf(res.outputs.probs);
-    expectClose(probs.slice(0, 5), await expectedFor(a));
-    expectClose(probs.slice(5), await expectedFor(b));
+    expectClose(probs.slice(0, 5), await tinyExpectedFor(a));
+    expectClose(probs.slice(5), await tinyExpectedFor(b));
   });
 
   it('accepts DT_FLOAT via tensor_content and via float_val', async () => {

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeImageInto } from '../preprocess/image';
-import { IMAGENET_PREPROCESS } from '../preprocess/spec';
+import { expectClose, tinyExpectedFor } from '../test-util/expect';
 import { channelMeans, modelDir, slowModel, tinyClassifier, tinyReference, twoInputModel } from '../test-util/models';
 import { samplePhoto, solidPng, startTestServer } from '../test-util/server';
 
@@ -18,15 +17,6 @@ async function get(path: string) {
   return { status: res.status, text, body: res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : undefined };
 }
 
-async function expectedFor(image: Buffer): Promise<number[]> {
-  const buf = new Float32Array(3 * SIZE * SIZE);
-  await decodeImageInto(image, { ...IMAGENET_PREPROCESS, width: SIZE, height: SIZE, layout: 'NCHW' }, buf, 0, { input: 'x', index: 0 });
-  return tinyReference(channelMeans(buf, SIZE));
-}
-function expectClose(actual: number[], expected: number[]) {
-  expect(actual).toHaveLength(expected.length);
-  actual.forEach((v, i) => expect(v).toBeCloseTo(expected[i], 5));
-}
 const b64 = (b: Buffer) => ({ b64: b.toString('base64') });
 
 beforeAll(async () => {
@@ -51,15 +41,15 @@ describe('REST predict', () => {
     const res = await post('/v1/models/tiny:predict', { instances: [b64(photo), b64(red)] });
     expect(res.status).toBe(200);
     expect(res.body.predictions).toHaveLength(2);
-    expectClose(res.body.predictions[0], await expectedFor(photo));
-    expectClose(res.body.predictions[1], await expectedFor(red));
+    expectClose(res.body.predictions[0], await tinyExpectedFor(photo));
+    expectClose(res.body.predictions[1], await tinyExpectedFor(red));
   });
 
   it('takes columnar inputs and a specific version', async () => {
     const photo = await samplePhoto();
     const res = await post('/v1/models/tiny/versions/1:predict', { inputs: { images: [b64(photo)] } });
     expect(res.status).toBe(200);
-    expectClose(res.body.outputs[0], await expectedFor(photo));
+    expectClose(res.body.outputs[0], await tinyExpectedFor(photo));
   });
 
   it('takes float tensors as nested lists', async () => {

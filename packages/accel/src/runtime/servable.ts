@@ -212,7 +212,7 @@ export class Servable {
     try {
       const feeds: Record<string, ort.Tensor> = {};
       const aliasOf = new Map<string, string>();
-      for (const [alias, tensor] of Object.entries(inputs)) {
+      for (const alias of Object.keys(inputs)) {
         const entry = this.inputByAlias.get(alias);
         if (!entry) throw this.inputError('ACCEL_ERR_UNKNOWN_INPUT', alias);
         const other = aliasOf.get(entry.tensorName);
