@@ -120,7 +120,7 @@ export class GraphBuilder {
       opType,
       domain: opts.domain ?? '',
       name: this.fresh(`${outputs[0]}/${opType}`),
-      input: inputs,
+      input: [...inputs],
       output: outputs,
       attribute: Object.entries(opts.attrs ?? {}).map(([k, v]) => attribute(k, v)),
     });

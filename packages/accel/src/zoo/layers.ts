@@ -62,3 +62,9 @@ export function linear(p: Params, x: string, name: string, cin: number, cout: nu
   const b = p.param(`${name}.bias`, [cout], 'zeros');
   return p.g.node('Gemm', [x, w, b], { name, attrs: { alpha: f(1), beta: f(1), transB: 1 } });
 }
+
+/** Concatenation of feature maps along `axis` (channels by default). */
+export function concat(p: Params, xs: readonly string[], name: string, axis = 1): string {
+  // A copy: the graph keeps the input list by reference, and callers often grow theirs afterwards.
+  return p.g.node('Concat', [...xs], { name, attrs: { axis } });
+}
