@@ -20,7 +20,8 @@ describe('accel zoo', () => {
     const rows = JSON.parse(accel(['zoo', 'list', '-o', 'json']).stdout) as Array<{ name: string; parameters: number; outputs: string[]; input: string }>;
     const resnet = rows.find((r) => r.name === 'resnet50')!;
     expect(resnet).toMatchObject({ input: '224x224', parameters: 25_557_032, outputs: ['classifier/resnet_v1_50/predictions/Softmax:0'] });
-    expect(accel(['zoo', 'list']).stdout).toMatch(/^NAME\s+INPUT\s+PARAMS\s+GMACS\s+OUTPUTS\s+PREPROCESSING\nresnet50\s+224x224\s+25\.6 M/);
+    expect(accel(['zoo', 'list']).stdout).toMatch(/^NAME\s+INPUT\s+PARAMS\s+GMACS\s+OUTPUTS\s+PREPROCESSING\s+WEIGHTS CACHED\nresnet50\s+224x224\s+25\.6 M/);
+    expect(resnet).toMatchObject({ cachedWeights: [] });
   });
 
   it('builds a model with its sidecar, and round-trips weights through a built file', async () => {
@@ -41,6 +42,18 @@ describe('accel zoo', () => {
     const b = await (await ort.InferenceSession.create(loaded)).run({ 'input:0': x });
     expect(Array.from(b[out].data as Float32Array)).toEqual(Array.from(a[out].data as Float32Array));
   }, 120_000);
+
+  it('imports a weights file against its pin and lists it as cached', async () => {
+    const { sha256File } = await import('../zoo/weights');
+    const file = join(dir, 'resnet50-random.onnx');
+    const pin = await sha256File(file);
+    const bad = accel(['zoo', 'import', 'resnet50', file, '--sha256', '0'.repeat(64)]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/Nothing was cached/);
+    expect(accel(['zoo', 'import', 'resnet50', file, '--sha256', pin]).stdout).toMatch(/^imported: .*resnet50-random.onnx/);
+    const rows = JSON.parse(accel(['zoo', 'list', '-o', 'json']).stdout) as Array<{ name: string; cachedWeights: string[] }>;
+    expect(rows.find((r) => r.name === 'resnet50')!.cachedWeights).toEqual([expect.stringContaining(pin)]);
+  }, 60_000);
 
   it('explains what is missing', () => {
     const noWeights = accel(['zoo', 'build', 'resnet50', '-o', join(dir, 'x.onnx')]);

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { AccelError } from '../errors';
@@ -14,6 +14,15 @@ function splitOutput(value: string | undefined): { format: string; file?: string
 }
 
 const weightsCache = () => join(defaultWorkspaceDir(), 'zoo');
+
+/** Weights files pulled or imported for a model: `<cache>/<name>/<sha256>/<file>`. */
+function cachedWeights(name: string): string[] {
+  const dir = join(weightsCache(), name);
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((d) => /^[0-9a-f]{64}$/.test(d))
+    .flatMap((d) => readdirSync(join(dir, d)).map((f) => join(dir, d, f)));
+}
 
 export function zooCommand(): Command {
   const zoo = new Command('zoo').description('The model zoo: ResNet-50/152, DenseNet-121, VGG-16, SSD-VGG built as ONNX with named tensors');
@@ -36,11 +45,12 @@ export function zooCommand(): Command {
           outputs: a.kind === 'classifier' ? outputNames(a) : ['12 raw tensors (boxes and class scores at 6 scales)'],
           preprocess: describePreprocessSpec(a.preprocess),
           pretrainedWeights: 'none published yet (see README)',
+          cachedWeights: cachedWeights(a.name),
         }));
         emit(format, rows, () =>
           renderTable(
-            ['NAME', 'INPUT', 'PARAMS', 'GMACS', 'OUTPUTS', 'PREPROCESSING'],
-            rows.map((r) => [r.name, r.input, `${(r.parameters / 1e6).toFixed(1)} M`, r.gmacs, r.outputs.join(' '), r.preprocess]),
+            ['NAME', 'INPUT', 'PARAMS', 'GMACS', 'OUTPUTS', 'PREPROCESSING', 'WEIGHTS CACHED'],
+            rows.map((r) => [r.name, r.input, `${(r.parameters / 1e6).toFixed(1)} M`, r.gmacs, r.outputs.join(' '), r.preprocess, r.cachedWeights.length ? r.cachedWeights.join(' ') : 'no']),
           ),
         );
       }),

@@ -127,13 +127,6 @@ export class GraphBuilder {
     return outputs[0];
   }
 
-  /** Number of parameters (elements of all initializers). */
-  parameterCount(): number {
-    let n = 0;
-    for (const t of this.initializers) n += (t.dims ?? []).reduce<number>((a, d) => a * Number(d), 1);
-    return n;
-  }
-
   toBytes(options: { opset?: number; metadata?: Record<string, string>; docString?: string } = {}): Uint8Array {
     const model = onnx.ModelProto.create({
       irVersion: 8,

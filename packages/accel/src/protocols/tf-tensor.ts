@@ -29,10 +29,6 @@ const TO_TF: Record<DType, string> = {
 };
 const FROM_TF = new Map(Object.entries(TO_TF).map(([k, v]) => [v, k as DType]));
 
-export function toTfDType(d: DType): string {
-  return TO_TF[d];
-}
-
 /** The repeated field of TensorProto that carries values of each dtype when tensor_content is empty. */
 const VALUE_FIELD: Record<NumericDType, string> = {
   float32: 'float_val',
