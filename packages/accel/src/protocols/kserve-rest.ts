@@ -17,7 +17,7 @@ import {
   tensorFromValues,
 } from './kserve-tensor';
 import type { ServerMetrics } from './metrics';
-import { sendError } from './tfserving-rest';
+import { clientGone, sendError } from './tfserving-rest';
 
 /** Header of the binary tensor data extension: byte length of the JSON part at the start of the body. */
 export const HEADER_LENGTH = 'inference-header-content-length';
@@ -126,15 +126,6 @@ function inferResponse(reply: FastifyReply, head: Json, asked: InferRequest['out
     .header(HEADER_LENGTH, String(text.length))
     .type('application/octet-stream')
     .send(Buffer.concat([text, ...chunks]));
-}
-
-/** Aborted when the client goes away before the answer is written. */
-function clientGone(reply: FastifyReply): AbortSignal {
-  const controller = new AbortController();
-  reply.raw.once('close', () => {
-    if (!reply.raw.writableFinished) controller.abort();
-  });
-  return controller.signal;
 }
 
 /** KServe v2 / Open Inference Protocol REST API (health, metadata, infer with binary tensor data) over the runtime core. */

@@ -31,11 +31,14 @@ export function sendError(reply: FastifyReply, err: unknown): FastifyReply {
   return reply.code(e.httpStatus).header('accel-error-code', e.code).send({ error: e.message, code: e.code });
 }
 
-/** A signal aborted when the client closes the connection before the answer is sent. */
-export function requestSignal(req: FastifyRequest): AbortSignal {
+/**
+ * A signal aborted when the client goes away before the answer is written. It watches the
+ * response: in Node the request's own `close` fires as soon as its body has been read.
+ */
+export function clientGone(reply: FastifyReply): AbortSignal {
   const controller = new AbortController();
-  req.raw.once('close', () => {
-    if (!req.raw.complete || !req.raw.socket?.writable) controller.abort();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) controller.abort();
   });
   return controller.signal;
 }
@@ -53,7 +56,7 @@ export function addTfServingRest(app: FastifyInstance, runtime: Runtime, metrics
       const parsed = parsePredictBody(req.body, servable.signature);
       // REST has no output filter: each output tensor once, under its graph name.
       const outputFilter = [...new Map(servable.signature.outputs.map((o) => [o.tensorName, o.alias])).values()];
-      const result = await servable.predict(parsed.inputs, { signatureName: parsed.signatureName, outputFilter, signal: requestSignal(req) });
+      const result = await servable.predict(parsed.inputs, { signatureName: parsed.signatureName, outputFilter, signal: clientGone(reply) });
       metrics.observe('rest', started, { result });
       return reply.send(predictResponseBody(parsed.format, result.outputs));
     } catch (err) {
