@@ -58,7 +58,7 @@ const internal = (message: string) => new PredictionError({ code: StatusCode.INT
 export class KServeRestClient implements InferClient {
   readonly #url: string;
 
-  constructor(address: string, private readonly model: string, private readonly version: string | undefined, private readonly timeoutMs: number) {
+  constructor(address: string, model: string, version: string | undefined, private readonly timeoutMs: number) {
     this.#url = `${baseUrl(address, 8501)}${v2ModelPath(model, version)}/infer`;
   }
 

@@ -1,6 +1,5 @@
 import { IMAGENET_PREPROCESS } from '../preprocess/spec';
 import { conv2d, flatten, linear, maxPool, relu } from './layers';
-import type { Params } from './params';
 import type { ClassifierArchitecture } from './types';
 
 /** torchvision's VGG configuration "D" (VGG-16): output channels of the 3x3 convolutions, 'M' a 2x2/2 max pool. */
