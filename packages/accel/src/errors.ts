@@ -202,6 +202,31 @@ export const ERRORS = {
     http: 502,
     message: 'Could not download weights "{file}" from {url}: {reason}.{kept} If this machine cannot reach that mirror, set ACCEL_ZOO_MIRROR to one it can reach, or copy the file here and add it with `accel zoo import`.',
   },
+  ACCEL_ERR_CONVERT_BAD_MODEL: {
+    grpc: GrpcStatus.INVALID_ARGUMENT,
+    http: 400,
+    message: 'Cannot read "{file}" as a {format}: {reason}.',
+  },
+  ACCEL_ERR_CONVERT_UNKNOWN_TENSOR: {
+    grpc: GrpcStatus.INVALID_ARGUMENT,
+    http: 400,
+    message: 'Tensor "{tensor}" is not in the graph.{hint}',
+  },
+  ACCEL_ERR_CONVERT_UNSUPPORTED_OPS: {
+    grpc: GrpcStatus.UNIMPLEMENTED,
+    http: 501,
+    message: 'The graph uses {count} op type(s) the converter does not support: {ops}.',
+  },
+  ACCEL_ERR_CONVERT_NODE: {
+    grpc: GrpcStatus.INVALID_ARGUMENT,
+    http: 400,
+    message: 'Cannot convert node "{node}" (op {op}): {reason}.',
+  },
+  ACCEL_ERR_CONVERT_MISMATCH: {
+    grpc: GrpcStatus.INTERNAL,
+    http: 500,
+    message: 'The converted model disagrees with the reference on output "{output}": max relative error {error} exceeds the tolerance {tolerance}.',
+  },
   ACCEL_ERR_USAGE: {
     grpc: GrpcStatus.INVALID_ARGUMENT,
     http: 400,

@@ -1,0 +1,3 @@
+import type { HandlerTable } from './registry';
+
+export const reduceHandlers: HandlerTable = {};
