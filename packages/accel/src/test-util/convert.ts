@@ -1,5 +1,6 @@
 import * as ort from 'onnxruntime-node';
 import { expect } from 'vitest';
+import { seededRandom } from '../onnx/builder';
 import type { OnnxGraph, Tensor } from '../onnx/graph';
 import { mapGraph } from '../convert/map';
 import { runPasses } from '../convert/passes/index';
@@ -58,14 +59,6 @@ export async function expectConvertsLikeTfjs(
 
 /** Deterministic pseudo-random floats in [-1, 1) for test inputs and weights. */
 export function randomFloats(n: number, seed = 1): Float32Array {
-  let a = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let k = 0; k < n; k++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[k] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  }
-  return out;
+  const next = seededRandom(seed);
+  return Float32Array.from({ length: n }, () => next() * 2 - 1);
 }
