@@ -1,12 +1,11 @@
 import { existsSync } from 'node:fs';
 import { readFile, readdir, stat } from 'node:fs/promises';
-import { dirname, extname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { extname, join } from 'node:path';
 import { AccelError } from '../errors';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
-/** The sample photo every Accel demo uses, beside the repository. */
-export const SAMPLE_PHOTO = join(ROOT, '..', 'shared', 'data', 'snowleopardgaze.jpg');
+import { SAMPLE_PHOTO } from '../assets';
+
+export { SAMPLE_PHOTO };
 
 const EXTENSIONS = new Set(['.jpg', '.jpeg', '.png']);
 const usage = (reason: string) => new AccelError('ACCEL_ERR_USAGE', { reason });

@@ -1,13 +1,13 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { Command } from 'commander';
 import { emit, parseOutputFormat, renderTable } from './output';
 
-const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
+import { SAMPLE_PHOTO } from '../assets';
+
 /** The sample photo of the original service's samples (ImageNet class 289, snow leopard). */
-export const SAMPLE_IMAGE = join(REPO_ROOT, '..', 'shared', 'data', 'snowleopardgaze.jpg');
+export const SAMPLE_IMAGE = SAMPLE_PHOTO;
 
 async function step<T>(n: number, total: number, what: string, fn: () => Promise<T>): Promise<T> {
   process.stderr.write(`[${n}/${total}] ${what} ...`);

@@ -1,4 +1,5 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { AccelError, nameList } from '../errors';
@@ -63,6 +64,12 @@ interface GraphInput {
 /** The sidecar file beside a model: `model.onnx` -> `model.accel.json`. */
 export function sidecarPath(modelPath: string): string {
   return modelPath.replace(/\.onnx$/i, '') + '.accel.json';
+}
+
+/** A model path may be the .onnx file or a folder holding `model.onnx` (what `accel convert` registers). */
+async function modelFile(path: string): Promise<string> {
+  const info = await stat(path).catch(() => undefined);
+  return info?.isDirectory() ? join(path, 'model.onnx') : path;
 }
 
 async function readSidecar(modelPath: string): Promise<Record<string, unknown>> {
@@ -139,7 +146,8 @@ export class Servable {
   }
 
   /** Loads the model file, its sidecar spec, and builds the signature. Throws ACCEL_ERR_MODEL_LOAD. */
-  static async load(config: ServableConfig): Promise<Servable> {
+  static async load(given: ServableConfig): Promise<Servable> {
+    const config = { ...given, path: await modelFile(given.path) };
     const fail = (reason: string, cause?: unknown) =>
       new AccelError('ACCEL_ERR_MODEL_LOAD', { model: config.name, version: config.version, path: config.path, reason }, { cause });
     let session: SessionHost;

@@ -1,9 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFile } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import { loadServingProtos } from '@accel/client/proto';
 import sharp from 'sharp';
+import { SAMPLE_PHOTO } from '../assets';
 import { Runtime, type ModelSource, type RuntimeOptions } from '../runtime/runtime';
 import { startServer, type RunningServer, type ServerOptions } from '../protocols/server';
 
@@ -34,21 +33,9 @@ export function rawGrpcClient(address: string, maxMessageBytes = 64 * 1024 * 102
   return { call, close: () => (prediction.close(), model.close()) };
 }
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
-const SAMPLE = join(ROOT, '..', 'shared', 'data', 'snowleopardgaze.jpg');
-
-/** The shared sample photo when present, else a generated textured JPEG of the same size. */
+/** The sample photo shipped in assets/ (a real JPEG, 500x375). */
 export async function samplePhoto(): Promise<Buffer> {
-  if (existsSync(SAMPLE)) return readFileSync(SAMPLE);
-  const w = 500;
-  const h = 375;
-  const raw = Buffer.alloc(w * h * 3);
-  for (let i = 0; i < w * h; i++) {
-    raw[i * 3] = (i * 7) % 251;
-    raw[i * 3 + 1] = (i * 13) % 241;
-    raw[i * 3 + 2] = (i >> 5) % 239;
-  }
-  return sharp(raw, { raw: { width: w, height: h, channels: 3 } }).jpeg().toBuffer();
+  return readFile(SAMPLE_PHOTO);
 }
 
 /** A solid-colour PNG: after any resize its pixels are exactly (r, g, b). */

@@ -1,0 +1,56 @@
+import { parseModelRef } from '../workspace/names';
+import { jobExitCode } from './job';
+import { withWorkspace, workspaceCommand, type CommonFlags } from './common';
+import { emit, renderTable } from './output';
+
+const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean);
+
+interface ConvertFlags extends CommonFlags {
+  inputTensors?: string[];
+  outputTensors?: string[];
+  name?: string;
+  wait: boolean;
+  verify: boolean;
+  tolerance?: number;
+}
+
+/** `accel convert`: a TensorFlow model in the workspace -> an optimized ONNX model, as a job. */
+export function convertCommand() {
+  return workspaceCommand('convert', 'Convert a registered TensorFlow model (frozen GraphDef .pb, SavedModel, TF.js graph or layers model) to optimized ONNX, as a workspace job')
+    .argument('<model>', 'NAME[:VERSION] of the registered TensorFlow model')
+    .option('--input-tensors <names>', 'input tensors, comma-separated (node:0); default: the file\'s signature', list)
+    .option('--output-tensors <names>', 'output tensors, comma-separated; default: the file\'s signature', list)
+    .option('--name <name>', 'name of the converted model (default: <model>-onnx)')
+    .option('--tolerance <rel>', 'largest accepted relative error against TF.js (default 1e-4)', parseFloat)
+    .option('--no-verify', 'skip the check against TF.js')
+    .option('--no-wait', 'print the job id and return; follow with `accel job wait ID --show-output`')
+    .action(async (ref: string, flags: ConvertFlags) => {
+      const { name, version } = parseModelRef(ref);
+      const code = await withWorkspace(flags, async (ws, format) => {
+        await ws.getModel(name, version);
+        const inputs = {
+          model: name,
+          ...(version === undefined ? {} : { version }),
+          ...(flags.inputTensors ? { inputTensors: flags.inputTensors } : {}),
+          ...(flags.outputTensors ? { outputTensors: flags.outputTensors } : {}),
+          ...(flags.name ? { name: flags.name } : {}),
+          ...(flags.tolerance === undefined ? {} : { tolerance: flags.tolerance }),
+          verify: flags.verify,
+        };
+        const handle = await ws.startJob('convert', inputs, { detached: !flags.wait });
+        if (!flags.wait) {
+          emit(format, { job: handle.id, state: 'queued' }, () => `${handle.id}\nfollow it with: accel job wait ${handle.id} --show-output`);
+          return 0;
+        }
+        const job = await handle.waitForCompletion({ showOutput: true });
+        const out = job.outputs as Record<string, unknown>;
+        emit(format, { job: job.id, state: job.state, error: job.error || undefined, ...out }, () =>
+          job.state === 'succeeded'
+            ? renderTable(['FIELD', 'VALUE'], [['model', String(out.model)], ['name', String(out.name)], ['version', String(out.version)], ['created', String(out.createdAt)], ['digest', String(out.digest)], ['source', String(out.source)], ['max rel error', out.maxRelError === null ? 'not verified' : Number(out.maxRelError).toExponential(2)], ['job', job.id]])
+            : `job ${job.id}: ${job.state}: ${job.error}`,
+        );
+        return jobExitCode(job);
+      });
+      process.exitCode = code;
+    });
+}
