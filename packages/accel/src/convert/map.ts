@@ -64,8 +64,9 @@ export function subgraph(tf: TfGraph, inputs: string[], outputs: string[]): TfNo
       if (cut.has(top.name)) continue;
       for (const input of node.inputs) {
         const src = parseTensorName(input).node;
+        // A back edge (state 1) only occurs through loop ops (NextIteration), which no handler
+        // maps: the unsupported-op listing reports them.
         if (!state.has(src)) stack.push({ name: src, expanded: false });
-        else if (state.get(src) === 1) throw new AccelError('ACCEL_ERR_CONVERT_NODE', { node: node.name, op: node.op, reason: 'the graph has a cycle (control flow loops are not supported)' });
       }
     }
   };
@@ -95,6 +96,7 @@ function inputType(node: TfNode, override: Dim[] | undefined): TypeInfo {
 function foldIfConstant(graph: OnnxGraph, node: Node): void {
   if (node.inputs.length === 0 || !node.inputs.every((i) => i === '' || graph.initializers.has(i))) return;
   const values = node.inputs.map((i) => graph.initializers.get(i)!);
+  if (values.some((v) => v && v.data.length > FOLD_LIMIT)) return;
   let results: Tensor[] | undefined;
   try {
     results = evaluateNode(node, values);

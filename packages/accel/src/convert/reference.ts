@@ -11,7 +11,7 @@ let ready: Promise<Tfjs> | undefined;
  * TensorFlow.js on its WebAssembly backend (XNNPACK; no native build, no download: the .wasm
  * files ship in the package). The converter's reference runtime.
  */
-export function tfjs(backend: 'wasm' | 'cpu' = 'wasm'): Promise<Tfjs> {
+export function tfjs(backend: 'wasm' | 'cpu' = (process.env.ACCEL_TFJS_BACKEND as 'cpu' | undefined) ?? 'wasm'): Promise<Tfjs> {
   ready ??= (async () => {
     const tf = await import('@tensorflow/tfjs-core');
     await import('@tensorflow/tfjs-backend-cpu');
@@ -64,34 +64,85 @@ export function toTfjsArtifacts(graph: TfGraph): { modelTopology: object; weight
 /** Values a reference run produced, by output tensor name. */
 export type Outputs = Record<string, { dims: number[]; data: Float32Array | Int32Array | Uint8Array }>;
 
-/**
- * Runs a TfGraph in TF.js: feeds by tensor name (`x:0`), returns the named outputs. Used to
- * check converted models and by the converter's tests.
- */
-export async function runTfjsGraph(graph: TfGraph, feeds: Record<string, Tensor>, outputs: string[]): Promise<Outputs> {
-  const tf = await tfjs();
-  const converter = await import('@tensorflow/tfjs-converter');
-  const model = await converter.loadGraphModel(tf.io.fromMemory(toTfjsArtifacts(graph) as never));
-  const tfName = (t: string) => {
-    const { node, index } = parseTensorName(t);
-    return index === 0 ? node : `${node}:${index}`;
-  };
-  const inputs: Record<string, import('@tensorflow/tfjs-core').Tensor> = {};
+type TfTensor = import('@tensorflow/tfjs-core').Tensor;
+
+/** A TfGraph loaded in TF.js, to run several times. */
+export interface Reference {
+  /** Runs the graph; `ms` is the time of the run itself (no loading, no copying out). */
+  run(feeds: Record<string, Tensor>, outputs: string[]): Promise<{ outputs: Outputs; ms: number }>;
+  dispose(): void;
+}
+
+const tfName = (t: string) => {
+  const { node, index } = parseTensorName(t);
+  return index === 0 ? node : `${node}:${index}`;
+};
+
+async function execute(tf: Tfjs, model: import('@tensorflow/tfjs-converter').GraphModel, feeds: Record<string, Tensor>, outputs: string[]) {
+  const inputs: Record<string, TfTensor> = {};
   for (const [name, t] of Object.entries(feeds)) {
     const dtype = t.dtype === 'int32' || t.dtype === 'int64' ? 'int32' : t.dtype === 'bool' ? 'bool' : 'float32';
     inputs[tfName(name)] = tf.tensor(Array.from(t.data as ArrayLike<number>, Number), t.dims, dtype);
   }
   try {
-    const result = (await model.executeAsync(inputs, outputs.map(tfName))) as import('@tensorflow/tfjs-core').Tensor | import('@tensorflow/tfjs-core').Tensor[];
+    const t0 = performance.now();
+    let result: TfTensor | TfTensor[];
+    try {
+      result = model.execute(inputs, outputs.map(tfName));
+    } catch (err) {
+      // Graphs with dynamic ops (control flow, NonMaxSuppression, Where) need the async executor.
+      if (!/executeAsync/.test((err as Error).message)) throw err;
+      result = await model.executeAsync(inputs, outputs.map(tfName));
+    }
     const list = Array.isArray(result) ? result : [result];
+    const data = await Promise.all(list.map((t) => t.data()));
+    const ms = performance.now() - t0;
     const out: Outputs = {};
     for (const [k, t] of list.entries()) {
-      out[outputs[k]!] = { dims: t.shape, data: (await t.data()) as Float32Array | Int32Array | Uint8Array };
+      out[outputs[k]!] = { dims: t.shape, data: data[k] as Float32Array | Int32Array | Uint8Array };
       t.dispose();
     }
-    return out;
+    return { outputs: out, ms };
   } finally {
     for (const t of Object.values(inputs)) t.dispose();
-    model.dispose();
+  }
+}
+
+/**
+ * Loads a TfGraph into TF.js (WebAssembly backend; a run that needs a kernel only the CPU
+ * backend has is retried there).
+ */
+export async function loadReference(graph: TfGraph): Promise<Reference> {
+  const tf = await tfjs();
+  const converter = await import('@tensorflow/tfjs-converter');
+  const model = await converter.loadGraphModel(tf.io.fromMemory(toTfjsArtifacts(graph) as never));
+  return {
+    async run(feeds, outputs) {
+      try {
+        return await execute(tf, model, feeds, outputs);
+      } catch (err) {
+        const backend = tf.getBackend();
+        if (backend === 'cpu' || !/not yet supported|not implemented|kernel/i.test((err as Error).message)) throw err;
+        await tf.setBackend('cpu');
+        try {
+          return await execute(tf, model, feeds, outputs);
+        } finally {
+          await tf.setBackend(backend);
+        }
+      }
+    },
+    dispose: () => model.dispose(),
+  };
+}
+
+/**
+ * Runs a TfGraph in TF.js once: feeds by tensor name (`x:0`), returns the named outputs.
+ */
+export async function runTfjsGraph(graph: TfGraph, feeds: Record<string, Tensor>, outputs: string[]): Promise<Outputs> {
+  const reference = await loadReference(graph);
+  try {
+    return (await reference.run(feeds, outputs)).outputs;
+  } finally {
+    reference.dispose();
   }
 }

@@ -23,7 +23,7 @@ const UNARY = [
   'InstanceNormalization', 'MeanVarianceNormalization', 'ScatterND', 'ScatterElements',
 ];
 const BINARY = ['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min', 'Mod', 'PRelu', 'And', 'Or', 'Xor', 'Sum', 'Mean', 'BitShift', 'BitwiseAnd', 'BitwiseOr', 'BitwiseXor'];
-const COMPARE = ['Equal', 'Less', 'LessEqual', 'Greater', 'GreaterEqual'];
+const COMPARE = ['Equal', 'Less', 'LessOrEqual', 'Greater', 'GreaterOrEqual'];
 
 /** Shape of a tensor whose values say a shape (Reshape's, Expand's): rank from its length when the values are unknown. */
 function shapeFromInput(c: RuleCtx, i: number): Dim[] | null {

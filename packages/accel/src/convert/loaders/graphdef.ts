@@ -9,17 +9,20 @@ const PROTO_FILES = ['graph.proto', 'saved_model.proto', 'tensor_bundle.proto'];
 
 let root: protobuf.Root | undefined;
 
+function protoRoot(): protobuf.Root {
+  root ??= protobuf.loadSync(PROTO_FILES.map((f) => PROTO_DIR + f));
+  return root;
+}
+
 /** A message type of TensorFlow's protos (`GraphDef`, `SavedModel`...), loaded once from `proto/tensorflow`. */
 export function tfProto(name: string): protobuf.Type {
-  root ??= protobuf.loadSync(PROTO_FILES.map((f) => PROTO_DIR + f));
-  return root.lookupType(`tensorflow.${name}`);
+  return protoRoot().lookupType(`tensorflow.${name}`);
 }
 
 /** TensorFlow's DataType enum name for its number (`1` -> `DT_FLOAT`). */
 export function dataTypeName(value: number | string | undefined): string {
   if (typeof value === 'string') return value;
-  root ?? tfProto('GraphDef');
-  return root!.lookupEnum('tensorflow.DataType').valuesById[value ?? 0] ?? `DataType(${value})`;
+  return protoRoot().lookupEnum('tensorflow.DataType').valuesById[value ?? 0] ?? `DataType(${value})`;
 }
 
 /** How attributes are turned into the JSON form TF.js model.json files use. */

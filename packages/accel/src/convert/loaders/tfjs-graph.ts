@@ -86,11 +86,16 @@ export function decodeWeights(manifest: { weights: WeightSpec[] }[], weights: Ui
   return out;
 }
 
-/** Input and output tensor names (`name:0`) of a model.json signature. */
-export function signatureOf(sig: TfjsSignature | undefined): TfGraph['signature'] {
+/**
+ * Input and output tensor names (`name:0`) of a model.json signature. Some files list only
+ * outputs; their inputs are then the graph's Placeholders, as TF.js takes them.
+ */
+export function signatureOf(sig: TfjsSignature | undefined, nodes: TfNode[]): TfGraph['signature'] {
   if (!sig?.inputs && !sig?.outputs) return undefined;
   const names = (m: Record<string, { name?: string }> = {}) => Object.entries(m).map(([key, v]) => tensorName(v.name ?? key));
-  return { inputs: names(sig.inputs), outputs: names(sig.outputs) };
+  const inputs = names(sig.inputs);
+  if (inputs.length === 0) inputs.push(...nodes.filter((n) => n.op === 'Placeholder').map((n) => `${n.name}:0`));
+  return { inputs, outputs: names(sig.outputs) };
 }
 
 /**
@@ -124,7 +129,7 @@ export function readTfjsGraphModel(modelJson: object, weights: Uint8Array, file 
     }
     return { name: n.name, op: n.op, inputs: (n.input ?? []).filter((i) => !i.startsWith('^')), attr };
   });
-  return { nodes, consts, format: 'tfjs-graph', signature: signatureOf(json.signature ?? json.userDefinedMetadata?.signature) };
+  return { nodes, consts, format: 'tfjs-graph', signature: signatureOf(json.signature ?? json.userDefinedMetadata?.signature, nodes) };
 }
 
 /** A model.json and the weight files its manifest lists (read from beside it), concatenated in order. */
