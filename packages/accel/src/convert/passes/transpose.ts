@@ -10,7 +10,8 @@
  *
  * 1. A Transpose with identity perm is removed; a Transpose of a constant becomes the
  *    transposed constant; a Transpose of a Transpose reads the inner input with the composed
- *    perm (the inner one goes when nothing else reads it).
+ *    perm (the inner one goes when nothing else reads it). A Transpose that only moves axes
+ *    of size 1 and feeds only Reshapes (to constant shapes without 0) is dropped.
  * 2. Push down: from a Transpose, a region of consumers is grown breadth-first through the
  *    ops below (up to 64 nodes), each rewritten with the same perm; the smallest prefix of
  *    that region that lowers the number of Transposes the most is rewritten. The count takes
@@ -33,13 +34,14 @@
  * keepdims), Slice (constant axes), Resize (constant roi/scales/sizes), Softmax family (axis,
  * opset 13+), Quantize/DequantizeLinear (axis), Squeeze/Unsqueeze (constant axes). Reshape,
  * Flatten, MatMul and the NCHW ops themselves stop a Transpose: for a CNN the graph keeps its
- * input Transpose and at most one before a Reshape/Flatten or graph output.
+ * input Transpose and at most one before a Reshape/Flatten or graph output (none before a
+ * Reshape of a [N, C, 1, 1] mean).
  */
 import { size, tensor, toNumbers, type Node, type OnnxGraph, type Tensor } from '../../onnx/graph';
 import type { Pass } from './pass';
 import {
   bypassNode, composePerms, constantOf, consumersOf, indexGraph, invertPerm, isIdentityPerm, makeNode,
-  permuteDims, removeNode, samePerm, setConstantInput, topoSort, transposeTensor, type GraphIndex,
+  permuteDims, removeNode, renameInputs, samePerm, setConstantInput, topoSort, transposeTensor, type GraphIndex,
 } from './util';
 
 /** How a node changes to read its layout inputs untransposed (see the header). */
@@ -385,6 +387,23 @@ function apply(env: Env, n: Node, q: number[], rw: Rewrite): void {
   });
 }
 
+/** Whether transposing `x` by perm keeps the order of its axes that may differ from 1 (a mere reshape). */
+function onlyMovesUnitAxes(env: Env, x: string, perm: number[]): boolean {
+  const shape = env.graph.types.get(x)?.shape;
+  if (!shape || shape.length !== perm.length) return false;
+  const moved = perm.filter((k) => shape[k] !== 1);
+  return moved.every((k, i) => i === 0 || k > moved[i - 1]!);
+}
+
+/** Whether `y` is read only as the data of Reshapes to a constant shape without 0s (which would copy input dims). */
+function feedsReshapesOnly(env: Env, y: string): boolean {
+  const users = consumersOf(env.ix, y);
+  return !env.ix.outputs.has(y) && users.length > 0 && users.every((n) => {
+    const shape = n.op === 'Reshape' && n.inputs[1] !== y ? constantOf(env.graph, n.inputs[1]!) : undefined;
+    return !!shape && toNumbers(shape).every((d) => d !== 0);
+  });
+}
+
 /** Rule 1 on one Transpose; true when it changed the graph. */
 function simplify(env: Env, t: Node): boolean {
   const { graph, ix } = env;
@@ -404,6 +423,11 @@ function simplify(env: Env, t: Node): boolean {
   if (c && !ix.outputs.has(y)) {
     removeNode(graph, t);
     graph.setInitializer(y, transposeTensor(c, perm));
+    return true;
+  }
+  if (onlyMovesUnitAxes(env, x, perm) && feedsReshapesOnly(env, y)) {
+    removeNode(graph, t);
+    renameInputs(graph, y, x);
     return true;
   }
   const inner = ix.producer.get(x);
