@@ -21,6 +21,17 @@ describe('mapGraph', () => {
     const x = b.placeholder('input_1', [-1, 4]);
     const y = b.op('Identity', 'model/dense/Softmax', [x]);
     expect(() => mapGraph(b.build([x], [y]), { inputs: [x], outputs: ['Softmax:0'] })).toThrow(/Tensor "Softmax:0" is not in the graph. Similar node names: model\/dense\/Softmax/);
+    expect(() => mapGraph(b.build([x], [y]), { inputs: ['nope:0'], outputs: [y] })).toThrow(expect.objectContaining({ code: 'ACCEL_ERR_CONVERT_UNKNOWN_TENSOR' }));
+  });
+
+  it('names a graph input the outputs need but the cut leaves out', () => {
+    const b = new TfGraphBuilder();
+    const x = b.placeholder('x', [-1, 4]);
+    const scale = b.placeholder('scale', [4]);
+    const y = b.op('Mul', 'y', [x, scale]);
+    expect(() => mapGraph(b.build([x], [y]), { inputs: [x], outputs: [y] })).toThrow(
+      expect.objectContaining({ code: 'ACCEL_ERR_CONVERT_NODE', message: expect.stringMatching(/node "scale" \(op Placeholder\).*add "scale:0"/) }),
+    );
   });
 
   it('runs the reference runtime on a graph written in code', async () => {
