@@ -48,7 +48,7 @@ function conv(depthwise: boolean, fused: boolean) {
   return (ctx: HandlerContext): void => {
     const first = channelsFirst(ctx);
     const shape = filterShape(ctx);
-    const [kh, kw, ci, co] = shape as [number, number, number, number];
+    const [kh, kw, ci] = shape as [number, number, number, number];
     const window = windowOf(ctx, [kh, kw], first);
     const xShape = ctx.type(0).shape;
     let group = ci;

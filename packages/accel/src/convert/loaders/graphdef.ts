@@ -1,4 +1,6 @@
 import { fileURLToPath } from 'node:url';
+import { isAbsolute, join } from 'node:path';
+import { PROTO_DIR as CLIENT_PROTO_DIR } from '@accel/client/proto';
 import protobuf from 'protobufjs';
 import { AccelError } from '../../errors';
 import { size, type DType, type Tensor, type TensorData } from '../../onnx/graph';
@@ -10,7 +12,12 @@ const PROTO_FILES = ['graph.proto', 'saved_model.proto', 'tensor_bundle.proto'];
 let root: protobuf.Root | undefined;
 
 function protoRoot(): protobuf.Root {
-  root ??= protobuf.loadSync(PROTO_FILES.map((f) => PROTO_DIR + f));
+  if (!root) {
+    // TensorProto, TensorShapeProto and DataType are shared with the client's TF Serving protos.
+    root = new protobuf.Root();
+    root.resolvePath = (_origin, target) => (isAbsolute(target) ? target : target.startsWith('tensorflow/core/') ? join(CLIENT_PROTO_DIR, target) : join(PROTO_DIR, target));
+    root.loadSync(PROTO_FILES);
+  }
   return root;
 }
 
