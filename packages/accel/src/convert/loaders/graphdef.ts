@@ -3,6 +3,7 @@ import { isAbsolute, join } from 'node:path';
 import { PROTO_DIR as CLIENT_PROTO_DIR } from '@accel/client/proto';
 import protobuf from 'protobufjs';
 import { AccelError } from '../../errors';
+import { fromHalf } from '../../runtime/half';
 import { size, type DType, type Tensor, type TensorData } from '../../onnx/graph';
 import { dtypeFromTf, dtypeToTf, shapeToTf, type TfAttrValue, type TfGraph, type TfNode } from '../tf/graph';
 
@@ -62,14 +63,7 @@ export function toBigInt(v: unknown): bigint {
 }
 
 /** IEEE half-precision bits -> the float value. */
-export function halfToFloat(bits: number): number {
-  const sign = bits & 0x8000 ? -1 : 1;
-  const exp = (bits >> 10) & 0x1f;
-  const frac = bits & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24;
-  if (exp === 31) return frac ? NaN : sign * Infinity;
-  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
-}
+export const halfToFloat = fromHalf;
 
 /** Float16 bits -> float32 values. */
 export function halfsToFloat32(bits: ArrayLike<number>): Float32Array {

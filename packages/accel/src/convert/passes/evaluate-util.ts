@@ -1,4 +1,5 @@
 import { size, zeros, type DType, type Node, type Tensor } from '../../onnx/graph';
+import { fromHalf as halfToNumber, toHalf as numberToHalf } from '../../runtime/half';
 
 /** One element of a numeric tensor: a bigint for int64/uint64, a number otherwise. */
 export type Scalar = number | bigint;
@@ -15,34 +16,8 @@ export function roundHalfEven(x: number): number {
   return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
-/** The float value of IEEE half-precision bits. */
-export function halfToNumber(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24;
-  if (exp === 31) return frac ? NaN : sign * Infinity;
-  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
-}
-
-/** Half-precision bits of a number, rounded to nearest even. */
-export function numberToHalf(v: number): number {
-  if (Number.isNaN(v)) return 0x7e00;
-  const sign = v < 0 || Object.is(v, -0) ? 0x8000 : 0;
-  const a = Math.abs(v);
-  if (a >= 65520) return sign | 0x7c00;
-  if (a < 2 ** -14) return sign | roundHalfEven(a * 2 ** 24);
-  let e = Math.floor(Math.log2(a));
-  if (2 ** e > a) e--;
-  else if (2 ** (e + 1) <= a) e++;
-  let f = roundHalfEven((a / 2 ** e - 1) * 1024);
-  if (f === 1024) {
-    e++;
-    f = 0;
-  }
-  return e > 15 ? sign | 0x7c00 : sign | ((e + 15) << 10) | f;
-}
-
+/** Float16 bits <-> numbers (float16 casts round to nearest even, as ONNX Runtime does). */
+export { fromHalf as halfToNumber, toHalf as numberToHalf } from '../../runtime/half';
 /** Elements of a numeric tensor (float16 decoded); undefined for strings. */
 export function read(t: Tensor): Scalar[] | undefined {
   if (Array.isArray(t.data)) return undefined;

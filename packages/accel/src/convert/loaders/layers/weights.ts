@@ -1,5 +1,6 @@
 import { AccelError } from '../../../errors';
 import { tensor, type Tensor } from '../../../onnx/graph';
+import { fromHalf } from '../../../runtime/half';
 
 interface WeightSpec {
   name: string;
@@ -19,16 +20,6 @@ function bad(reason: string): AccelError {
   return new AccelError('ACCEL_ERR_CONVERT_BAD_MODEL', { file: 'model.json', format: 'TF.js layers model', reason });
 }
 
-/** IEEE half-precision bits -> float. */
-function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24;
-  if (exp === 31) return frac ? NaN : sign * Infinity;
-  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
-}
-
 function decode(spec: WeightSpec, bytes: Uint8Array): Tensor {
   const n = spec.shape.reduce((a, b) => a * b, 1);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -41,7 +32,7 @@ function decode(spec: WeightSpec, bytes: Uint8Array): Tensor {
     for (let k = 0; k < n; k++) out[k] = (q.dtype === 'uint8' ? bytes[k]! : view.getUint16(2 * k, true)) * scale + min;
     return spec.dtype === 'int32' ? tensor('int32', spec.shape, out.map(Math.round)) : tensor('float32', spec.shape, out);
   }
-  if (q?.dtype === 'float16') return tensor('float32', spec.shape, Float32Array.from({ length: n }, (_, k) => halfToFloat(view.getUint16(2 * k, true))));
+  if (q?.dtype === 'float16') return tensor('float32', spec.shape, Float32Array.from({ length: n }, (_, k) => fromHalf(view.getUint16(2 * k, true))));
   if (q) throw bad(`weight "${spec.name}" uses quantization ${q.dtype}, which is not supported`);
   if (spec.dtype === 'float32') return tensor('float32', spec.shape, Float32Array.from({ length: n }, (_, k) => view.getFloat32(4 * k, true)));
   if (spec.dtype === 'int32') return tensor('int32', spec.shape, Int32Array.from({ length: n }, (_, k) => view.getInt32(4 * k, true)));
