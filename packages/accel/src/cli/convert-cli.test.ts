@@ -76,6 +76,25 @@ describe('accel convert', () => {
     expect(JSON.parse(w.stdout).outputs).toMatchObject({ model: 'tiny-again:1' });
   });
 
+  it('keeps --preprocess and --labels with the converted model for the server and clients', async () => {
+    writeFileSync(join(root, 'labels.txt'), 'a\nb\nc\nd\ne\n');
+    const r = accel(['convert', 'tiny-tf', '--name', 'tiny-pre', '--preprocess', 'scale=0.00392156862745098', '--preprocess', 'mean=0', '--preprocess', 'std=1', '--preprocess', 'resize=stretch', '--labels', join(root, 'labels.txt'), '-o', 'json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/preprocessing: NHWC 32x32 RGB, stretch/);
+    const ws = await Workspace.open(wsDir);
+    try {
+      const dir = await ws.downloadModel('tiny-pre', 1, join(root, 'pre'));
+      const sidecar = JSON.parse(readFileSync(join(dir, 'model.accel.json'), 'utf8'));
+      expect(sidecar.preprocess).toMatchObject({ width: 32, height: 32, layout: 'NHWC', resize: 'stretch', mean: [0, 0, 0], std: [1, 1, 1] });
+      expect(sidecar.labels).toEqual(['a', 'b', 'c', 'd', 'e']);
+    } finally {
+      await ws.close();
+    }
+    const bad = accel(['convert', 'tiny-tf', '--name', 'tiny-bad', '--preprocess', 'resize=sideways']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/"resize" must be one of crop, stretch/);
+  });
+
   it('fails the job naming the unknown tensor and registers nothing', () => {
     const r = accel(['convert', 'tiny-tf', '--name', 'never', '--output-tensors', 'Softmax:0', '-o', 'json']);
     expect(r.code).toBe(1);

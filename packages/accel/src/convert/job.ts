@@ -5,6 +5,8 @@ import { SAMPLE_PHOTO } from '../assets';
 import { AccelError } from '../errors';
 import type { JobContext } from '../workspace/jobs';
 import type { Workspace } from '../workspace/workspace';
+import * as ort from 'onnxruntime-node';
+import { describePreprocessSpec, inferPreprocessSpec, mergePreprocessSpec } from '../preprocess/spec';
 import { convertGraph } from './convert';
 import { loadTfModel } from './loaders/index';
 
@@ -17,8 +19,23 @@ export interface ConvertJobInputs {
   name?: string;
   tolerance?: number;
   verify?: boolean;
+  /** Preprocessing fields (size, scale, mean, std, resize...) over the one found or inferred. */
+  preprocess?: Record<string, unknown>;
+  /** Class names of the output, kept in the sidecar for clients. */
+  labels?: string[];
 }
 
+
+/** Shape of the converted model's single input (dynamic dims as names). */
+async function onnxInputShape(model: Uint8Array): Promise<(number | string)[]> {
+  const session = await ort.InferenceSession.create(model);
+  try {
+    const meta = session.inputMetadata[0];
+    return meta && meta.isTensor ? [...meta.shape] : [];
+  } finally {
+    await session.release();
+  }
+}
 
 /** The file inside a downloaded model that the loaders read: a folder's model.json, saved_model.pb, or single .pb. */
 async function modelEntry(path: string): Promise<string> {
@@ -62,9 +79,16 @@ export async function runConvertJob(ctx: JobContext, ws: Workspace): Promise<Rec
     await mkdir(out, { recursive: true });
     await writeFile(join(out, 'model.onnx'), result.model);
     const worst = result.verification?.worstRel;
+    let preprocess = result.preprocess;
+    if (inputs.preprocess && Object.keys(inputs.preprocess).length) {
+      const base = preprocess ?? inferPreprocessSpec('float32', await onnxInputShape(result.model));
+      if (!base) throw new AccelError('ACCEL_ERR_USAGE', { reason: '--preprocess needs one image input (NHWC or NCHW with 3 channels)' });
+      preprocess = mergePreprocessSpec(base, inputs.preprocess);
+      await ctx.log(`preprocessing: ${describePreprocessSpec(preprocess)}`);
+    }
     await writeFile(
       join(out, 'model.accel.json'),
-      `${JSON.stringify({ ...(result.preprocess ? { preprocess: result.preprocess } : {}), conversion: { source: source.id, inputs: result.inputs, outputs: result.outputs, verification: result.verification ?? null, timings: result.timings } }, null, 2)}\n`,
+      `${JSON.stringify({ ...(preprocess ? { preprocess } : {}), ...(inputs.labels?.length ? { labels: inputs.labels } : {}), conversion: { source: source.id, inputs: result.inputs, outputs: result.outputs, verification: result.verification ?? null, timings: result.timings } }, null, 2)}\n`,
     );
     const name = inputs.name ?? `${source.name}-onnx`;
     const record = await ws.registerModel(out, {
