@@ -227,6 +227,11 @@ export const ERRORS = {
     http: 500,
     message: 'The converted model disagrees with the reference on output "{output}": max relative error {error} exceeds the tolerance {tolerance}.',
   },
+  ACCEL_ERR_SERVICE_FAILED: {
+    grpc: GrpcStatus.UNAVAILABLE,
+    http: 503,
+    message: 'Service "{service}" did not become healthy: {reason}. Last log lines:{log}',
+  },
   ACCEL_ERR_USAGE: {
     grpc: GrpcStatus.INVALID_ARGUMENT,
     http: 400,

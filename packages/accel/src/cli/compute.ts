@@ -16,7 +16,7 @@ export function computeCommand(): Command {
   compute.addCommand(
     workspaceCommand('create', 'Create (provision) a compute target')
       .argument('<name>')
-      .addOption(new Option('--type <type>', 'target type').choices(['local', 'kubernetes']).default('local'))
+      .addOption(new Option('--type <type>', 'target type').choices(['local', 'container', 'kubernetes']).default('local'))
       .requiredOption('--accelerators <n>', 'accelerators on the target (one model per accelerator)')
       .addOption(new Option('--accelerator-type <type>', 'accelerator type').choices([...ACCELERATOR_TYPES]).default('cpu'))
       .option('--property <key=value>', 'property, e.g. kubeconfig=FILE (repeatable)', collect, [])

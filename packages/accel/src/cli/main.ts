@@ -6,6 +6,8 @@ import { predictCommand } from './predict';
 import { serveCommand } from './serve';
 import { computeCommand, usageCommand } from './compute';
 import { convertCommand } from './convert';
+import { imageCommand } from './image';
+import { deployCommand, serviceCommand } from './service';
 import { jobCommand } from './job';
 import { modelCommand } from './model';
 import { workspaceGroup } from './workspace';
@@ -17,7 +19,7 @@ export function buildProgram(): Command {
     .description('Accel: image models from a framework file to a low-latency prediction service')
     .version('0.1.0')
     .showHelpAfterError('(run with --help for usage)');
-  for (const cmd of [serveCommand(), predictCommand(), benchCommand(), workspaceGroup(), modelCommand(), convertCommand(), jobCommand(), computeCommand(), usageCommand(), zooCommand(), demoCommand()]) program.addCommand(cmd);
+  for (const cmd of [serveCommand(), predictCommand(), benchCommand(), workspaceGroup(), modelCommand(), convertCommand(), imageCommand(), deployCommand(), serviceCommand(), jobCommand(), computeCommand(), usageCommand(), zooCommand(), demoCommand()]) program.addCommand(cmd);
   const strict = (c: Command) => {
     c.exitOverride();
     c.commands.forEach(strict);

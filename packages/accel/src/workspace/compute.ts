@@ -25,6 +25,19 @@ const local: Provisioner = async (c) => {
   return { state: 'Succeeded', errors: [] };
 };
 
+/** Container target (the edge box): runc, umoci and iproute2 run the image's server in its own namespaces; needs root. */
+const container: Provisioner = async (c) => {
+  const errors: string[] = [];
+  const paths = (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/sbin']);
+  for (const tool of ['runc', 'umoci', 'ip']) {
+    if (!paths.some((dir) => existsSync(join(dir, tool)))) errors.push(`"${tool}" is not installed (Debian: apt-get install ${tool === 'ip' ? 'iproute2' : tool})`);
+  }
+  if (process.getuid?.() !== 0) errors.push('container targets need root (network namespaces, runc)');
+  const cpu = await local(c);
+  errors.push(...cpu.errors);
+  return { state: errors.length ? 'Failed' : 'Succeeded', errors };
+};
+
 /** Kubernetes target: needs a kubeconfig with a current context (the API server is reached at deploy time). */
 const kubernetes: Provisioner = async (c) => {
   const path = c.properties.kubeconfig || process.env.KUBECONFIG?.split(':')[0] || join(homedir(), '.kube', 'config');
@@ -35,5 +48,5 @@ const kubernetes: Provisioner = async (c) => {
 };
 
 export function defaultProvisioners(): Record<ComputeType, Provisioner> {
-  return { local, kubernetes };
+  return { local, container, kubernetes };
 }

@@ -17,5 +17,7 @@ export function defaultJobKinds(): JobKinds<Workspace> {
       throw new AccelError('ACCEL_ERR_INTERNAL', { reason: `${report.missing.length} missing and ${report.corrupt.length} corrupt blobs` });
     }
     return { blobs: report.blobs, bytes: report.bytes, seconds: report.seconds };
-  }).register('convert', async (ctx, ws) => (await import('../convert/job')).runConvertJob(ctx, ws));
+  })
+    .register('convert', async (ctx, ws) => (await import('../convert/job')).runConvertJob(ctx, ws))
+    .register('image-build', async (ctx, ws) => (await import('../image/job')).runImageBuildJob(ctx, ws));
 }
