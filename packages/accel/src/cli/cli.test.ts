@@ -51,7 +51,8 @@ describe('accel CLI', () => {
     const leaves: string[][] = [];
     const walk = (c: import('commander').Command, path: string[]) => {
       if (c.commands.length === 0) leaves.push(path);
-      for (const sub of c.commands) walk(sub, [...path, sub.name()]);
+      // Hidden commands are internal (e.g. `service supervise`, run by `accel deploy`).
+      for (const sub of c.commands) if (!(sub as unknown as { _hidden?: boolean })._hidden) walk(sub, [...path, sub.name()]);
     };
     walk(buildProgram(), []);
     expect(leaves.map((l) => l.join(' '))).toEqual(expect.arrayContaining(['serve', 'predict', 'model register', 'job wait', 'compute create', 'usage', 'workspace verify']));

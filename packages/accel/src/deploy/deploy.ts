@@ -128,7 +128,7 @@ export async function deployService(ws: Workspace, opts: DeployOptions, log: (li
     throw new AccelError('ACCEL_ERR_USAGE', { reason: `--replace ${replaced.name}: it runs on ${replaced.compute}, not on ${compute.name}` });
   }
   const config: StoredConfig = { replicas: opts.replicas ?? 1, autoscale: opts.autoscale, auth: Boolean(opts.auth), tls: Boolean(tls) };
-  const keys = opts.auth ? { primary: newKey(), secondary: newKey() } : {};
+  const keys: Record<string, string> = opts.auth ? { primary: newKey(), secondary: newKey() } : {};
   const target = await targetFor(compute.type);
   const t0 = performance.now();
   let stoppedAt: number | undefined;

@@ -2,8 +2,9 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PostgresStore } from './postgres';
+import { SCHEMA } from './schema';
 import { describeStoreContract } from './store.contract';
-import type { NewModel } from './types';
+import type { NewImage, NewModel } from './types';
 
 // Start a server with `bash scripts/pg-test-server.sh`; it prints the URL to set.
 const url = process.env.ACCEL_TEST_DATABASE_URL;
@@ -53,6 +54,41 @@ describe.skipIf(!url)('postgres (set ACCEL_TEST_DATABASE_URL to run)', () => {
       expect((await a.getModel('shared'))?.size).toBe(2 ** 40);
     } finally {
       await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it('gives two processes creating images of one name distinct, consecutive versions', async () => {
+    const [a, b] = await twoProcesses();
+    const image: NewImage = { name: 'shared', state: 'Building', digest: '', size: 0, location: 'images/shared/{version}', models: ['m:1'], tags: {}, jobId: '', error: '' };
+    try {
+      const versions = (await Promise.all(Array.from({ length: 30 }, (_, i) => (i % 2 ? a : b).insertImage(image)))).map((m) => m.version);
+      expect(versions.sort((x, y) => x - y)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+      expect((await a.listImages()).map((i) => i.location)).toEqual(Array.from({ length: 30 }, (_, i) => `images/shared/${30 - i}`));
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it('upgrades a schema made before images and services existed, keeping its records', async () => {
+    const schema = freshSchema();
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    try {
+      await admin.query(`CREATE SCHEMA ${schema}`);
+      await admin.query(`SET search_path = ${schema}`);
+      for (const sql of SCHEMA.filter((q) => !/TABLE IF NOT EXISTS (images|services) /.test(q))) await admin.query(sql);
+      await admin.query(`INSERT INTO models VALUES ('old', 1, 'sha256:${'a'.repeat(64)}', 3, 'file', 'm.onnx', '', '{}', '{}', '2025-01-01T00:00:00.000Z')`);
+      expect((await admin.query(`SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND table_name IN ('images', 'services')`, [schema])).rowCount).toBe(0);
+    } finally {
+      await admin.end();
+    }
+    const store = await PostgresStore.connect(url!, { schema });
+    try {
+      expect((await store.getModel('old'))?.id).toBe('old:1');
+      expect((await store.insertImage({ name: 'new', state: 'Building', digest: '', size: 0, location: 'images/new/{version}', models: ['old:1'], tags: {}, jobId: '', error: '' })).id).toBe('new:1');
+      expect((await store.insertService({ name: 'svc', image: 'new:1', compute: 'edge', target: 'local', state: 'Transitioning', scoringUri: '', grpcUri: '', config: {}, keys: {}, runtime: {}, errors: '' })).name).toBe('svc');
+    } finally {
+      await store.close();
     }
   });
 

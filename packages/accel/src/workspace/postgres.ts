@@ -2,28 +2,38 @@ import pg from 'pg';
 import { AccelError } from '../errors';
 import {
   COMPUTE_COLUMNS,
+  IMAGE_COLUMNS,
   JOB_COLUMNS,
+  SERVICE_COLUMNS,
   SCHEMA,
   SCHEMA_VERSION,
   allocationFromRow,
   computeFromRow,
   edgeFromRow,
+  imageFromRow,
   jobFromRow,
   modelFromRow,
+  patchColumns,
+  serviceFromRow,
 } from './schema';
 import type {
   Allocation,
   ArtifactRef,
   ComputeRecord,
   Edge,
+  ImagePatch,
+  ImageRecord,
   JobPatch,
   JobRecord,
   JobState,
   LogChunk,
   MetadataStore,
   ModelRecord,
+  NewImage,
   NewModel,
   Relation,
+  ServicePatch,
+  ServiceRecord,
 } from './types';
 import { FINAL_JOB_STATES } from './types';
 
@@ -330,6 +340,93 @@ export class PostgresStore implements MetadataStore {
       ? await all(this.pool, 'SELECT * FROM allocations WHERE compute = $1 ORDER BY created_at COLLATE "C"', [compute])
       : await all(this.pool, 'SELECT * FROM allocations ORDER BY compute COLLATE "C", created_at COLLATE "C"');
     return rows.map(allocationFromRow);
+  }
+
+  /** A `{version}` in the location becomes the version assigned, which the caller cannot know beforehand. */
+  async insertImage(i: NewImage): Promise<ImageRecord> {
+    const row = await this.inOrder(`image:${i.name}`, () =>
+      this.tx(async (c) => {
+        await lock(c, `image:${i.name}`);
+        const next = await one(c, 'SELECT COALESCE(MAX(version), 0) + 1 AS next FROM images WHERE name = $1', [i.name]);
+        return one(
+          c,
+          `INSERT INTO images (name, version, state, digest, size, location, models, tags, job_id, error, created_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING *`,
+          [i.name, next!.next, i.state, i.digest, i.size, i.location.replaceAll('{version}', String(next!.next)), JSON.stringify(i.models), JSON.stringify(i.tags), i.jobId, i.error, now()],
+        );
+      }),
+    );
+    return imageFromRow(row!);
+  }
+
+  async getImage(name: string, version?: number): Promise<ImageRecord | undefined> {
+    const row =
+      version === undefined
+        ? await one(this.pool, 'SELECT * FROM images WHERE name = $1 ORDER BY version DESC LIMIT 1', [name])
+        : await one(this.pool, 'SELECT * FROM images WHERE name = $1 AND version = $2', [name, version]);
+    return row ? imageFromRow(row) : undefined;
+  }
+
+  async listImages(filter: { name?: string } = {}): Promise<ImageRecord[]> {
+    const rows = filter.name
+      ? await all(this.pool, 'SELECT * FROM images WHERE name = $1 ORDER BY version DESC', [filter.name])
+      : await all(this.pool, 'SELECT * FROM images ORDER BY name COLLATE "C", version DESC');
+    return rows.map(imageFromRow);
+  }
+
+  async updateImage(name: string, version: number, patch: ImagePatch): Promise<ImageRecord | undefined> {
+    const sets = patchColumns(IMAGE_COLUMNS, patch);
+    if (!sets.length) return this.getImage(name, version);
+    const values = [...sets.map(([, v]) => v), name, version];
+    const sql = `UPDATE images SET ${sets.map(([col], i) => `${col} = $${i + 1}`).join(', ')} WHERE name = $${sets.length + 1} AND version = $${sets.length + 2} RETURNING *`;
+    const row = await one(this.pool, sql, values);
+    return row ? imageFromRow(row) : undefined;
+  }
+
+  async deleteImage(name: string, version: number): Promise<boolean> {
+    return this.tx(async (c) => {
+      await c.query('DELETE FROM edges WHERE from_kind = $1 AND from_id = $2', ['image', `${name}:${version}`]);
+      return ((await c.query('DELETE FROM images WHERE name = $1 AND version = $2', [name, version])).rowCount ?? 0) > 0;
+    });
+  }
+
+  async insertService(s: Omit<ServiceRecord, 'createdAt' | 'updatedAt'>): Promise<ServiceRecord> {
+    const at = now();
+    try {
+      const row = await one(
+        this.pool,
+        `INSERT INTO services (name, image, compute, target, state, scoring_uri, grpc_uri, config, keys, runtime, errors, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) RETURNING *`,
+        [s.name, s.image, s.compute, s.target, s.state, s.scoringUri, s.grpcUri, JSON.stringify(s.config), JSON.stringify(s.keys), JSON.stringify(s.runtime), s.errors, at],
+      );
+      return serviceFromRow(row!);
+    } catch (err) {
+      if ((err as { code?: string }).code === UNIQUE_VIOLATION) throw new AccelError('ACCEL_ERR_ALREADY_EXISTS', { what: 'Service', name: s.name });
+      throw err;
+    }
+  }
+
+  async getService(name: string): Promise<ServiceRecord | undefined> {
+    const row = await one(this.pool, 'SELECT * FROM services WHERE name = $1', [name]);
+    return row ? serviceFromRow(row) : undefined;
+  }
+
+  async listServices(): Promise<ServiceRecord[]> {
+    return (await all(this.pool, 'SELECT * FROM services ORDER BY name COLLATE "C"')).map(serviceFromRow);
+  }
+
+  async updateService(name: string, patch: ServicePatch): Promise<ServiceRecord | undefined> {
+    const sets: Array<[string, unknown]> = [...patchColumns(SERVICE_COLUMNS, patch), ['updated_at', now()]];
+    const sql = `UPDATE services SET ${sets.map(([col], i) => `${col} = $${i + 1}`).join(', ')} WHERE name = $${sets.length + 1} RETURNING *`;
+    const row = await one(this.pool, sql, [...sets.map(([, v]) => v), name]);
+    return row ? serviceFromRow(row) : undefined;
+  }
+
+  async deleteService(name: string): Promise<boolean> {
+    return this.tx(async (c) => {
+      await c.query('DELETE FROM edges WHERE from_kind = $1 AND from_id = $2', ['service', name]);
+      return ((await c.query('DELETE FROM services WHERE name = $1', [name])).rowCount ?? 0) > 0;
+    });
   }
 
   async referencedDigests(): Promise<Set<string>> {

@@ -1,8 +1,10 @@
-import type { Allocation, ComputeRecord, Edge, JobRecord, ModelRecord } from './types';
+import type { Allocation, ComputeRecord, Edge, ImageRecord, JobRecord, ModelRecord, ServiceRecord } from './types';
 
 /**
  * The metadata schema, shared by the SQLite and PostgreSQL stores (plain SQL both accept).
- * JSON columns are TEXT so that both backends store and return the same strings.
+ * JSON columns are TEXT so that both backends store and return the same strings. Every
+ * statement is idempotent and runs at each open, so an older workspace gains new tables in
+ * place; SCHEMA_VERSION changes only when an existing table changes shape.
  */
 export const SCHEMA_VERSION = 1;
 
@@ -31,6 +33,15 @@ export const SCHEMA: readonly string[] = [
   `CREATE TABLE IF NOT EXISTS allocations (
      compute TEXT NOT NULL, owner_kind TEXT NOT NULL, owner_id TEXT NOT NULL, count INTEGER NOT NULL, created_at TEXT NOT NULL,
      PRIMARY KEY (compute, owner_kind, owner_id))`,
+  `CREATE TABLE IF NOT EXISTS images (
+     name TEXT NOT NULL, version INTEGER NOT NULL, state TEXT NOT NULL, digest TEXT NOT NULL, size BIGINT NOT NULL,
+     location TEXT NOT NULL, models TEXT NOT NULL, tags TEXT NOT NULL, job_id TEXT NOT NULL, error TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     PRIMARY KEY (name, version))`,
+  `CREATE TABLE IF NOT EXISTS services (
+     name TEXT PRIMARY KEY, image TEXT NOT NULL, compute TEXT NOT NULL, target TEXT NOT NULL, state TEXT NOT NULL,
+     scoring_uri TEXT NOT NULL, grpc_uri TEXT NOT NULL, config TEXT NOT NULL, keys TEXT NOT NULL, runtime TEXT NOT NULL,
+     errors TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL)`,
 ];
 
 /** Row -> record mappers shared by both stores (column names are the same). */
@@ -104,6 +115,43 @@ export function allocationFromRow(r: Row): Allocation {
   };
 }
 
+export function imageFromRow(r: Row): ImageRecord {
+  const name = String(r.name);
+  const version = Number(r.version);
+  return {
+    name,
+    version,
+    id: `${name}:${version}`,
+    state: r.state as ImageRecord['state'],
+    digest: String(r.digest),
+    size: Number(r.size),
+    location: String(r.location),
+    models: json(r.models),
+    tags: json(r.tags),
+    jobId: String(r.job_id),
+    error: String(r.error),
+    createdAt: String(r.created_at),
+  };
+}
+
+export function serviceFromRow(r: Row): ServiceRecord {
+  return {
+    name: String(r.name),
+    image: String(r.image),
+    compute: String(r.compute),
+    target: r.target as ServiceRecord['target'],
+    state: r.state as ServiceRecord['state'],
+    scoringUri: String(r.scoring_uri),
+    grpcUri: String(r.grpc_uri),
+    config: json(r.config),
+    keys: json(r.keys),
+    runtime: json(r.runtime),
+    errors: String(r.errors),
+    createdAt: String(r.created_at),
+    updatedAt: String(r.updated_at),
+  };
+}
+
 /** The job columns an update may set, with their SQL names and how values are stored. */
 export const JOB_COLUMNS: Record<string, [string, (v: unknown) => unknown]> = {
   state: ['state', (v) => v],
@@ -122,3 +170,32 @@ export const COMPUTE_COLUMNS: Record<string, [string, (v: unknown) => unknown]> 
   errors: ['errors', (v) => JSON.stringify(v)],
   properties: ['properties', (v) => JSON.stringify(v)],
 };
+
+export const IMAGE_COLUMNS: Record<string, [string, (v: unknown) => unknown]> = {
+  state: ['state', (v) => v],
+  digest: ['digest', (v) => v],
+  size: ['size', (v) => v],
+  error: ['error', (v) => v],
+  jobId: ['job_id', (v) => v],
+};
+
+export const SERVICE_COLUMNS: Record<string, [string, (v: unknown) => unknown]> = {
+  image: ['image', (v) => v],
+  state: ['state', (v) => v],
+  scoringUri: ['scoring_uri', (v) => v],
+  grpcUri: ['grpc_uri', (v) => v],
+  config: ['config', (v) => JSON.stringify(v)],
+  keys: ['keys', (v) => JSON.stringify(v)],
+  runtime: ['runtime', (v) => JSON.stringify(v)],
+  errors: ['errors', (v) => v],
+};
+
+/** (column, stored value) for each patch key the table knows; undefined values are skipped. */
+export function patchColumns(columns: Record<string, [string, (v: unknown) => unknown]>, patch: object): Array<[string, unknown]> {
+  const out: Array<[string, unknown]> = [];
+  for (const [key, value] of Object.entries(patch)) {
+    const column = columns[key];
+    if (column && value !== undefined) out.push([column[0], column[1](value)]);
+  }
+  return out;
+}

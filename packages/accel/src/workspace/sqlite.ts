@@ -2,28 +2,38 @@ import Database from 'better-sqlite3';
 import { AccelError } from '../errors';
 import {
   COMPUTE_COLUMNS,
+  IMAGE_COLUMNS,
   JOB_COLUMNS,
+  SERVICE_COLUMNS,
   SCHEMA,
   SCHEMA_VERSION,
   allocationFromRow,
   computeFromRow,
   edgeFromRow,
+  imageFromRow,
   jobFromRow,
   modelFromRow,
+  patchColumns,
+  serviceFromRow,
 } from './schema';
 import type {
   Allocation,
   ArtifactRef,
   ComputeRecord,
   Edge,
+  ImagePatch,
+  ImageRecord,
   JobPatch,
   JobRecord,
   JobState,
   LogChunk,
   MetadataStore,
   ModelRecord,
+  NewImage,
   NewModel,
   Relation,
+  ServicePatch,
+  ServiceRecord,
 } from './types';
 import { FINAL_JOB_STATES } from './types';
 
@@ -275,6 +285,102 @@ export class SqliteStore implements MetadataStore {
       ? this.db.prepare('SELECT * FROM allocations WHERE compute = ? ORDER BY created_at').all(compute)
       : this.db.prepare('SELECT * FROM allocations ORDER BY compute, created_at').all();
     return (rows as Row[]).map(allocationFromRow);
+  }
+
+  /** A `{version}` in the location becomes the version assigned, which the caller cannot know beforehand. */
+  async insertImage(i: NewImage): Promise<ImageRecord> {
+    const insert = this.db.transaction((): Row => {
+      const { next } = this.db.prepare('SELECT COALESCE(MAX(version), 0) + 1 AS next FROM images WHERE name = ?').get(i.name) as { next: number };
+      const row = {
+        name: i.name,
+        version: next,
+        state: i.state,
+        digest: i.digest,
+        size: i.size,
+        location: i.location.replaceAll('{version}', String(next)),
+        models: JSON.stringify(i.models),
+        tags: JSON.stringify(i.tags),
+        job_id: i.jobId,
+        error: i.error,
+        created_at: now(),
+      };
+      this.db
+        .prepare(
+          `INSERT INTO images (name, version, state, digest, size, location, models, tags, job_id, error, created_at)
+           VALUES (@name, @version, @state, @digest, @size, @location, @models, @tags, @job_id, @error, @created_at)`,
+        )
+        .run(row);
+      return row;
+    });
+    return imageFromRow(insert.immediate());
+  }
+
+  async getImage(name: string, version?: number): Promise<ImageRecord | undefined> {
+    const row =
+      version === undefined
+        ? this.db.prepare('SELECT * FROM images WHERE name = ? ORDER BY version DESC LIMIT 1').get(name)
+        : this.db.prepare('SELECT * FROM images WHERE name = ? AND version = ?').get(name, version);
+    return row ? imageFromRow(row as Row) : undefined;
+  }
+
+  async listImages(filter: { name?: string } = {}): Promise<ImageRecord[]> {
+    const rows = filter.name
+      ? this.db.prepare('SELECT * FROM images WHERE name = ? ORDER BY version DESC').all(filter.name)
+      : this.db.prepare('SELECT * FROM images ORDER BY name, version DESC').all();
+    return (rows as Row[]).map(imageFromRow);
+  }
+
+  async updateImage(name: string, version: number, patch: ImagePatch): Promise<ImageRecord | undefined> {
+    const sets = patchColumns(IMAGE_COLUMNS, patch);
+    if (sets.length) {
+      this.db.prepare(`UPDATE images SET ${sets.map(([c]) => `${c} = ?`).join(', ')} WHERE name = ? AND version = ?`).run(...sets.map(([, v]) => v), name, version);
+    }
+    return this.getImage(name, version);
+  }
+
+  async deleteImage(name: string, version: number): Promise<boolean> {
+    return this.db.transaction(() => {
+      this.db.prepare('DELETE FROM edges WHERE from_kind = ? AND from_id = ?').run('image', `${name}:${version}`);
+      return this.db.prepare('DELETE FROM images WHERE name = ? AND version = ?').run(name, version).changes > 0;
+    }).immediate();
+  }
+
+  async insertService(s: Omit<ServiceRecord, 'createdAt' | 'updatedAt'>): Promise<ServiceRecord> {
+    const at = now();
+    try {
+      this.db
+        .prepare(
+          `INSERT INTO services (name, image, compute, target, state, scoring_uri, grpc_uri, config, keys, runtime, errors, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(s.name, s.image, s.compute, s.target, s.state, s.scoringUri, s.grpcUri, JSON.stringify(s.config), JSON.stringify(s.keys), JSON.stringify(s.runtime), s.errors, at, at);
+    } catch (err) {
+      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw new AccelError('ACCEL_ERR_ALREADY_EXISTS', { what: 'Service', name: s.name });
+      throw err;
+    }
+    return (await this.getService(s.name))!;
+  }
+
+  async getService(name: string): Promise<ServiceRecord | undefined> {
+    const row = this.db.prepare('SELECT * FROM services WHERE name = ?').get(name);
+    return row ? serviceFromRow(row as Row) : undefined;
+  }
+
+  async listServices(): Promise<ServiceRecord[]> {
+    return (this.db.prepare('SELECT * FROM services ORDER BY name').all() as Row[]).map(serviceFromRow);
+  }
+
+  async updateService(name: string, patch: ServicePatch): Promise<ServiceRecord | undefined> {
+    const sets = [...patchColumns(SERVICE_COLUMNS, patch), ['updated_at', now()] as [string, unknown]];
+    this.db.prepare(`UPDATE services SET ${sets.map(([c]) => `${c} = ?`).join(', ')} WHERE name = ?`).run(...sets.map(([, v]) => v), name);
+    return this.getService(name);
+  }
+
+  async deleteService(name: string): Promise<boolean> {
+    return this.db.transaction(() => {
+      this.db.prepare('DELETE FROM edges WHERE from_kind = ? AND from_id = ?').run('service', name);
+      return this.db.prepare('DELETE FROM services WHERE name = ?').run(name).changes > 0;
+    }).immediate();
   }
 
   async referencedDigests(): Promise<Set<string>> {

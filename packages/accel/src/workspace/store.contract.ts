@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { MetadataStore, NewModel } from './types';
+import type { MetadataStore, NewImage, NewModel, ServiceRecord } from './types';
 
 /** Behaviour every MetadataStore must have; run against SQLite and PostgreSQL. */
 export function describeStoreContract(backend: string, open: () => Promise<MetadataStore>): void {
@@ -12,6 +12,33 @@ export function describeStoreContract(backend: string, open: () => Promise<Metad
     description: '',
     tags: {},
     properties: {},
+    ...extra,
+  });
+
+  const image = (name: string, extra: Partial<NewImage> = {}): NewImage => ({
+    name,
+    state: 'Building',
+    digest: '',
+    size: 0,
+    location: `images/${name}/{version}`,
+    models: ['m:1'],
+    tags: {},
+    jobId: '',
+    error: '',
+    ...extra,
+  });
+  const service = (name: string, extra: Partial<ServiceRecord> = {}): Omit<ServiceRecord, 'createdAt' | 'updatedAt'> => ({
+    name,
+    image: 'img:1',
+    compute: 'edge',
+    target: 'local',
+    state: 'Transitioning',
+    scoringUri: '',
+    grpcUri: '',
+    config: {},
+    keys: {},
+    runtime: {},
+    errors: '',
     ...extra,
   });
 
@@ -123,9 +150,112 @@ export function describeStoreContract(backend: string, open: () => Promise<Metad
       }
     });
 
-    it('lists the digests records point at', async () => {
+    it('numbers image versions per name, fills in the location, returns the latest by default', async () => {
       const s = await open();
       try {
+        const v1 = await s.insertImage(image('vision', { models: ['resnet50:2', 'mobilenet:1'], tags: { stage: 'dev', 'team/owner': 'é ✓' } }));
+        expect(v1).toMatchObject({ name: 'vision', version: 1, id: 'vision:1', state: 'Building', location: 'images/vision/1', digest: '', size: 0 });
+        expect(v1.createdAt).toMatch(/^\d{4}-\d\d-\d\dT/);
+        expect((await s.insertImage(image('vision', { jobId: 'job-2' }))).location).toBe('images/vision/2');
+        await s.insertImage(image('text'));
+        expect(await s.getImage('vision')).toMatchObject({ id: 'vision:2', jobId: 'job-2', models: ['m:1'] });
+        expect(await s.getImage('vision', 1)).toEqual(v1);
+        expect((await s.getImage('vision', 1))?.tags).toEqual({ stage: 'dev', 'team/owner': 'é ✓' });
+        expect(await s.getImage('vision', 7)).toBeUndefined();
+        expect(await s.getImage('nope')).toBeUndefined();
+        expect((await s.listImages({ name: 'vision' })).map((i) => i.id)).toEqual(['vision:2', 'vision:1']);
+        expect(await s.listImages({ name: 'nope' })).toEqual([]);
+      } finally {
+        await s.close();
+      }
+    });
+
+    it('lists images by name in byte order, newest version first', async () => {
+      const s = await open();
+      try {
+        for (const name of ['img_c', 'img.a', 'imgz', 'img-b', 'img.a', 'Img-upper']) await s.insertImage(image(name));
+        expect((await s.listImages()).map((i) => i.id)).toEqual(['Img-upper:1', 'img-b:1', 'img.a:2', 'img.a:1', 'img_c:1', 'imgz:1']);
+      } finally {
+        await s.close();
+      }
+    });
+
+    it('gives concurrent inserts of one image name distinct, consecutive versions', async () => {
+      const s = await open();
+      try {
+        const images = await Promise.all(Array.from({ length: 20 }, () => s.insertImage(image('race'))));
+        expect(images.map((i) => i.version).sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+        expect(images.every((i) => i.location === `images/race/${i.version}`)).toBe(true);
+      } finally {
+        await s.close();
+      }
+    });
+
+    it('updates an image version and deletes it with the edges leaving it', async () => {
+      const s = await open();
+      try {
+        await s.insertImage(image('app'));
+        await s.insertImage(image('app'));
+        const built = await s.updateImage('app', 1, { state: 'Succeeded', digest: `sha256:${'f'.repeat(64)}`, size: 2 ** 40, jobId: 'job-9' });
+        expect(built).toMatchObject({ id: 'app:1', state: 'Succeeded', digest: `sha256:${'f'.repeat(64)}`, size: 2 ** 40, jobId: 'job-9', error: '' });
+        expect(await s.getImage('app', 1)).toEqual(built);
+        expect((await s.updateImage('app', 2, { state: 'Failed', error: 'layer "models": disk full' }))?.error).toBe('layer "models": disk full');
+        expect(await s.updateImage('app', 1, {})).toEqual(built);
+        expect(await s.updateImage('app', 9, { state: 'Failed' })).toBeUndefined();
+        await s.addEdges({ kind: 'image', id: 'app:1' }, [{ kind: 'model', id: 'm:1' }], 'uses');
+        await s.addEdges({ kind: 'image', id: 'app:2' }, [{ kind: 'model', id: 'm:1' }], 'uses');
+        expect(await s.deleteImage('app', 1)).toBe(true);
+        expect(await s.deleteImage('app', 1)).toBe(false);
+        expect((await s.edgesTo({ kind: 'model', id: 'm:1' })).map((e) => e.from.id)).toEqual(['app:2']);
+        expect((await s.listImages()).map((i) => i.id)).toEqual(['app:2']);
+        // Versions keep counting from the highest left.
+        expect((await s.insertImage(image('app'))).version).toBe(3);
+      } finally {
+        await s.close();
+      }
+    });
+
+    it('records services, refuses a taken name, updates and deletes them', async () => {
+      const s = await open();
+      try {
+        const config = { replicas: 2, autoscale: { min: 1, max: 4, targetUtilization: 70 }, auth: true, tls: false };
+        const created = await s.insertService(service('web', { config, keys: { primary: 'k1', secondary: 'k2' } }));
+        expect(created).toMatchObject({ name: 'web', image: 'img:1', compute: 'edge', target: 'local', state: 'Transitioning', config, keys: { primary: 'k1', secondary: 'k2' }, runtime: {} });
+        expect(created.updatedAt).toBe(created.createdAt);
+        await expect(s.insertService(service('web', { image: 'other:1' }))).rejects.toMatchObject({ code: 'ACCEL_ERR_ALREADY_EXISTS', message: 'Service "web" already exists.' });
+        expect((await s.getService('web'))?.image).toBe('img:1');
+        await s.insertService(service('api'));
+        await s.insertService(service('z-last'));
+        expect((await s.listServices()).map((x) => x.name)).toEqual(['api', 'web', 'z-last']);
+
+        // Wait for the clock to move past the creation time, so that a new updatedAt shows.
+        while (new Date().toISOString() <= created.createdAt) await new Promise((r) => setTimeout(r, 1));
+        const runtime = { pid: 4242, ports: [8500, 8501], netns: null, nested: { a: [1, 'two'] } };
+        const updated = await s.updateService('web', { state: 'Healthy', scoringUri: 'http://127.0.0.1:8501/v1/models/m:predict', grpcUri: '127.0.0.1:8500', runtime, keys: { primary: 'k3', secondary: 'k2' } });
+        expect(updated).toMatchObject({ state: 'Healthy', grpcUri: '127.0.0.1:8500', runtime, keys: { primary: 'k3', secondary: 'k2' }, config, createdAt: created.createdAt, errors: '' });
+        expect(updated!.updatedAt > created.createdAt).toBe(true);
+        expect(await s.getService('web')).toEqual(updated);
+        expect((await s.updateService('web', { state: 'Unhealthy', errors: 'readyz: 503' }))?.errors).toBe('readyz: 503');
+        expect(await s.updateService('nope', { state: 'Stopped' })).toBeUndefined();
+        expect(await s.getService('nope')).toBeUndefined();
+
+        await s.addEdges({ kind: 'service', id: 'web' }, [{ kind: 'image', id: 'img:1' }, { kind: 'compute', id: 'edge' }], 'uses');
+        await s.addEdges({ kind: 'service', id: 'api' }, [{ kind: 'image', id: 'img:1' }], 'uses');
+        expect(await s.deleteService('web')).toBe(true);
+        expect(await s.deleteService('web')).toBe(false);
+        expect((await s.edgesTo({ kind: 'image', id: 'img:1' })).map((e) => e.from.id)).toEqual(['api']);
+        expect(await s.edgesTo({ kind: 'compute', id: 'edge' })).toEqual([]);
+        // The name is free again.
+        expect((await s.insertService(service('web'))).state).toBe('Transitioning');
+      } finally {
+        await s.close();
+      }
+    });
+
+    it('lists the digests records point at (models only: image layouts live in folders)', async () => {
+      const s = await open();
+      try {
+        await s.insertImage(image('layout', { digest: `sha256:${'3'.repeat(64)}` }));
         await s.insertModel(model('d1', { digest: `sha256:${'1'.repeat(64)}` }));
         await s.insertModel(model('d2', { digest: `sha256:${'1'.repeat(64)}` }));
         await s.insertModel(model('d3', { digest: `sha256:${'2'.repeat(64)}` }));

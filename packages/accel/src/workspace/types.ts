@@ -73,7 +73,8 @@ export interface LogChunk {
   at: string;
 }
 
-export type ComputeType = 'local' | 'kubernetes';
+/** `local`: supervised server processes on this machine; `container`: runc containers on this machine (the edge box); `kubernetes`: a cluster. */
+export type ComputeType = 'local' | 'container' | 'kubernetes';
 export type ProvisioningState = 'Creating' | 'Succeeded' | 'Failed';
 
 export interface ComputeRecord {
@@ -93,6 +94,59 @@ export interface Allocation {
   count: number;
   createdAt: string;
 }
+
+export type ImageState = 'Building' | 'Succeeded' | 'Failed';
+
+/** A container image built by `accel image create`: an OCI image layout in the workspace folder. */
+export interface ImageRecord {
+  name: string;
+  version: number;
+  /** `name:version` */
+  id: string;
+  state: ImageState;
+  /** Manifest digest (`sha256:...`); empty until built. */
+  digest: string;
+  /** Bytes of config + layers (compressed), as a registry stores them. */
+  size: number;
+  /** Folder of the OCI image layout, relative to the workspace folder (`images/<name>/<version>`). */
+  location: string;
+  /** Model ids (`name:version`) the image serves. */
+  models: string[];
+  tags: Record<string, string>;
+  /** The build job (its log is the build log). */
+  jobId: string;
+  error: string;
+  createdAt: string;
+}
+
+export type NewImage = Omit<ImageRecord, 'version' | 'id' | 'createdAt'>;
+export type ImagePatch = Partial<Pick<ImageRecord, 'state' | 'digest' | 'size' | 'error' | 'jobId'>>;
+
+export type ServiceState = 'Transitioning' | 'Healthy' | 'Unhealthy' | 'Failed' | 'Stopped';
+export type DeployTargetType = ComputeType;
+
+/** A deployed web service: an image running on a compute target. */
+export interface ServiceRecord {
+  name: string;
+  /** Image id (`name:version`). */
+  image: string;
+  compute: string;
+  target: DeployTargetType;
+  state: ServiceState;
+  scoringUri: string;
+  grpcUri: string;
+  /** Deployment settings (replicas, autoscale, auth, tls) as given. */
+  config: Record<string, unknown>;
+  /** API keys when auth is on (`primary`, `secondary`), else empty. */
+  keys: Record<string, string>;
+  /** What the target needs to find the running service again (pid, container id, namespace...). */
+  runtime: Record<string, unknown>;
+  errors: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export type ServicePatch = Partial<Pick<ServiceRecord, 'image' | 'state' | 'scoringUri' | 'grpcUri' | 'config' | 'keys' | 'runtime' | 'errors'>>;
 
 export interface MetadataStore {
   /** `sqlite` or `postgres`, for messages. */
@@ -147,6 +201,24 @@ export interface MetadataStore {
   /** Frees every accelerator `owner` holds. */
   release(owner: ArtifactRef): Promise<void>;
   allocations(compute?: string): Promise<Allocation[]>;
+
+  /** Inserts version max+1 of image `name`, like insertModel. */
+  insertImage(image: NewImage): Promise<ImageRecord>;
+  /** The given version, or the latest when `version` is undefined. */
+  getImage(name: string, version?: number): Promise<ImageRecord | undefined>;
+  /** Newest first (name, then version descending). */
+  listImages(filter?: { name?: string }): Promise<ImageRecord[]>;
+  updateImage(name: string, version: number, patch: ImagePatch): Promise<ImageRecord | undefined>;
+  /** Deletes one version and every edge from it; true if it existed. */
+  deleteImage(name: string, version: number): Promise<boolean>;
+
+  /** Inserts a service; ACCEL_ERR_ALREADY_EXISTS when the name is taken. */
+  insertService(service: Omit<ServiceRecord, 'createdAt' | 'updatedAt'>): Promise<ServiceRecord>;
+  getService(name: string): Promise<ServiceRecord | undefined>;
+  listServices(): Promise<ServiceRecord[]>;
+  updateService(name: string, patch: ServicePatch): Promise<ServiceRecord | undefined>;
+  /** Deletes a service and every edge from it; true if it existed. */
+  deleteService(name: string): Promise<boolean>;
 
   /** Every blob digest a record points at (for garbage collection and verify). */
   referencedDigests(): Promise<Set<string>>;

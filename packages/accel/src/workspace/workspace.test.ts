@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -80,55 +80,143 @@ describe('models', () => {
 });
 
 describe('dependency graph and delete order', () => {
+  /** What the stop hooks saw (the deploy module registers the real one for services). */
+  let stopped: string[];
+
+  async function reopen(opts: Parameters<typeof Workspace.open>[1] = {}) {
+    await ws.close();
+    ws = await Workspace.open(join(root, 'ws'), opts);
+  }
+
+  /** The seed: a source model, its conversion, a compute target, an image of the conversion, a service running it. */
   async function seed() {
+    stopped = [];
+    await reopen({
+      deleters: {
+        service: async (r, w) => {
+          // The hook gets the workspace, to look the service up before it stops it.
+          stopped.push(`service ${(await w.getService(r.id)).name}`);
+        },
+      },
+    });
     const src = await ws.registerModel(file('model.pb', 'tf graph'), { name: 'resnet50' });
     const conv = await ws.registerModel(file('model.onnx', 'onnx graph'), { name: 'resnet50-onnx', derivedFrom: [{ kind: 'model', id: src.id }] });
     await ws.createCompute({ name: 'edge', type: 'local', accelerators: 1 });
-    const image: ArtifactRef = { kind: 'image', id: 'resnet-image:1' };
+    const img = await ws.createImageRecord({ name: 'resnet-image', models: [conv.id] });
+    mkdirSync(ws.imageDir(img), { recursive: true });
+    writeFileSync(join(ws.imageDir(img), 'index.json'), '{"schemaVersion":2}');
+    await ws.updateImage(img.name, img.version, { state: 'Succeeded', digest: `sha256:${'c'.repeat(64)}`, size: 19 });
     const service: ArtifactRef = { kind: 'service', id: 'resnet-svc' };
-    await ws.store.addEdges(image, [{ kind: 'model', id: conv.id }], 'uses');
-    await ws.store.addEdges(service, [image], 'uses');
     await ws.allocate('edge', service);
-    return { src, conv, image, service };
+    await ws.createServiceRecord({
+      name: 'resnet-svc',
+      image: img.id,
+      compute: 'edge',
+      target: 'local',
+      state: 'Healthy',
+      scoringUri: 'http://127.0.0.1:8501/v1/models/resnet50-onnx:predict',
+      grpcUri: '127.0.0.1:8500',
+      config: { replicas: 1 },
+      keys: {},
+      runtime: { pid: 1 },
+      errors: '',
+    });
+    const image: ArtifactRef = { kind: 'image', id: img.id };
+    return { src, conv, image, service, layout: ws.imageDir(img) };
   }
 
-  it('refuses to delete what is used, naming the users and the order; the seed order works', async () => {
-    const deleted: string[] = [];
-    await ws.close();
-    ws = await Workspace.open(join(root, 'ws'), { deleters: { image: async (r) => void deleted.push(r.id), service: async (r) => void deleted.push(r.id) } });
-    const { src, conv, image, service } = await seed();
+  it('refuses to delete what is used, naming the users and the order that works', async () => {
+    const { conv, image } = await seed();
     await expect(ws.delete([{ kind: 'model', id: conv.id }])).rejects.toMatchObject({
       code: 'ACCEL_ERR_IN_USE',
       message: 'model resnet50-onnx:1 is still used by service resnet-svc, image resnet-image:1. Delete in this order: service resnet-svc, then image resnet-image:1, then model resnet50-onnx:1; or delete with --cascade.',
     });
-    await expect(ws.delete([{ kind: 'compute', id: 'edge' }])).rejects.toMatchObject({ code: 'ACCEL_ERR_IN_USE' });
-    // The seed's order: service, compute, image, model, converted model.
-    expect(await ws.delete([service])).toEqual([service]);
-    expect((await ws.usage())[0]).toMatchObject({ inUse: 0, free: 1 });
-    await ws.delete([{ kind: 'compute', id: 'edge' }]);
-    await ws.delete([image]);
-    await ws.delete(await ws.modelRefs('resnet50'));
-    expect((await ws.lineage('resnet50-onnx')).from.map((e) => e.to.id)).toEqual([src.id]);
-    await ws.delete(await ws.modelRefs('resnet50-onnx'));
-    expect(deleted).toEqual(['resnet-svc', 'resnet-image:1']);
-    expect(await ws.listModels()).toEqual([]);
-    expect(await ws.blobs.list()).toEqual([]);
-    void conv;
+    await expect(ws.delete([image])).rejects.toMatchObject({
+      code: 'ACCEL_ERR_IN_USE',
+      message: 'image resnet-image:1 is still used by service resnet-svc. Delete in this order: service resnet-svc, then image resnet-image:1; or delete with --cascade.',
+    });
+    await expect(ws.delete([{ kind: 'compute', id: 'edge' }])).rejects.toMatchObject({
+      code: 'ACCEL_ERR_IN_USE',
+      message: expect.stringMatching(/^compute edge is still used by service resnet-svc\./),
+    });
+    expect(stopped).toEqual([]);
+    expect((await ws.getService('resnet-svc')).state).toBe('Healthy');
+    expect(existsSync(join(ws.imageDir(await ws.getImage('resnet-image')), 'index.json'))).toBe(true);
+    // Once the service is gone, the model is still held by the image, which is named.
+    await ws.delete([{ kind: 'service', id: 'resnet-svc' }]);
+    await expect(ws.delete([{ kind: 'model', id: conv.id }])).rejects.toMatchObject({
+      code: 'ACCEL_ERR_IN_USE',
+      message: 'model resnet50-onnx:1 is still used by image resnet-image:1. Delete in this order: image resnet-image:1, then model resnet50-onnx:1; or delete with --cascade.',
+    });
   });
 
-  it('cascades in dependency order and frees accelerators and blobs', async () => {
-    const deleted: string[] = [];
-    await ws.close();
-    ws = await Workspace.open(join(root, 'ws'), { deleters: { image: async (r) => void deleted.push(`image ${r.id}`), service: async (r) => void deleted.push(`service ${r.id}`) } });
-    const { conv } = await seed();
+  it('deletes in the seed order: service, compute, image, model, converted model', async () => {
+    const { src, conv, image, service, layout } = await seed();
+    expect(await ws.delete([service])).toEqual([service]);
+    expect(stopped).toEqual(['service resnet-svc']);
+    expect(await ws.listServices()).toEqual([]);
+    expect((await ws.usage())[0]).toMatchObject({ inUse: 0, free: 1 });
+    await expect(ws.getService('resnet-svc')).rejects.toMatchObject({ code: 'ACCEL_ERR_ARTIFACT_NOT_FOUND' });
+
+    expect(await ws.delete([{ kind: 'compute', id: 'edge' }])).toEqual([{ kind: 'compute', id: 'edge' }]);
+    expect(await ws.listComputes()).toEqual([]);
+
+    expect(await ws.delete([image])).toEqual([image]);
+    expect(await ws.listImages()).toEqual([]);
+    expect(existsSync(layout)).toBe(false);
+    expect(readdirSync(join(root, 'ws', 'images'))).toEqual([]);
+
+    // derived_from never blocks: the source goes before its conversion.
+    expect(await ws.delete(await ws.modelRefs('resnet50'))).toEqual([{ kind: 'model', id: src.id }]);
+    expect((await ws.lineage('resnet50-onnx')).from.map((e) => e.to.id)).toEqual([src.id]);
+    expect(await ws.delete(await ws.modelRefs('resnet50-onnx'))).toEqual([{ kind: 'model', id: conv.id }]);
+    expect(await ws.listModels()).toEqual([]);
+    expect(await ws.blobs.list()).toEqual([]);
+    expect(stopped).toEqual(['service resnet-svc']);
+  });
+
+  it('cascades in dependency order: stops the service, removes the image layout, frees accelerators and blobs', async () => {
+    const { conv, layout } = await seed();
     const dry = await ws.delete(await ws.modelRefs('resnet50-onnx'), { dryRun: true, cascade: true });
     expect(dry.map((r) => `${r.kind} ${r.id}`)).toEqual(['service resnet-svc', 'image resnet-image:1', `model ${conv.id}`]);
-    expect(deleted).toEqual([]);
+    expect(stopped).toEqual([]);
+    expect(existsSync(layout)).toBe(true);
     await ws.delete(await ws.modelRefs('resnet50-onnx'), { cascade: true });
-    expect(deleted).toEqual(['service resnet-svc', 'image resnet-image:1']);
+    expect(stopped).toEqual(['service resnet-svc']);
+    expect(await ws.listServices()).toEqual([]);
+    expect(await ws.listImages()).toEqual([]);
+    expect(existsSync(layout)).toBe(false);
     expect((await ws.usage())[0]).toMatchObject({ total: 1, inUse: 0, free: 1 });
     expect((await ws.listModels()).map((m) => m.id)).toEqual(['resnet50:1']);
     expect(await ws.blobs.list()).toHaveLength(1);
+  });
+
+  it('keeps a service, its record and its accelerator when stopping it fails', async () => {
+    await seed();
+    await reopen({ deleters: { service: async () => Promise.reject(new Error('runc kill: container "resnet-svc" does not exist')) } });
+    await expect(ws.delete([{ kind: 'service', id: 'resnet-svc' }])).rejects.toThrow(/runc kill/);
+    expect((await ws.getService('resnet-svc')).state).toBe('Healthy');
+    expect((await ws.usage())[0]).toMatchObject({ inUse: 1, users: ['service resnet-svc'] });
+    await expect(ws.delete([{ kind: 'image', id: 'resnet-image:1' }])).rejects.toMatchObject({ code: 'ACCEL_ERR_IN_USE' });
+  });
+
+  it('refuses to delete an image while its build job runs', async () => {
+    const { image, service, layout } = await seed();
+    const job = await ws.store.createJob({ id: 'job-build', kind: 'image-build', inputs: {}, host: 'h' });
+    await ws.updateImage('resnet-image', 1, { state: 'Building', jobId: job.id });
+    const refusal = 'image resnet-image:1 is still being built by job job-build (queued): wait for it (`accel image logs resnet-image:1 --follow`) or cancel it (`accel job cancel job-build`), then delete the image';
+    await expect(ws.delete([image], { cascade: true })).rejects.toMatchObject({ code: 'ACCEL_ERR_USAGE', message: refusal });
+    // Nothing was deleted, not even the service the cascade would have taken first.
+    expect(stopped).toEqual([]);
+    expect((await ws.getService('resnet-svc')).name).toBe('resnet-svc');
+    await ws.cancelJob(job.id);
+    expect(await ws.delete([image], { cascade: true })).toEqual([service, image]);
+    expect(existsSync(layout)).toBe(false);
+  });
+
+  it('names unknown images and services', async () => {
+    await expect(ws.delete([{ kind: 'image', id: 'nope:1' }])).rejects.toMatchObject({ code: 'ACCEL_ERR_ARTIFACT_NOT_FOUND', message: expect.stringMatching(/Image "nope:1" does not exist/) });
+    await expect(ws.delete([{ kind: 'service', id: 'nope' }])).rejects.toMatchObject({ code: 'ACCEL_ERR_ARTIFACT_NOT_FOUND', message: expect.stringMatching(/Service "nope" does not exist.*accel service list/) });
   });
 });
 

@@ -9,12 +9,14 @@ import { AccelError } from '../errors';
 import { BlobStore } from './blobs';
 import { defaultProvisioners, type Provisioner } from './compute';
 import { deletionPlan, refuseIfUsed } from './graph';
+import * as images from './images';
+import type { NewImageOptions, NewServiceOptions } from './images';
 import { defaultJobKinds } from './job-kinds';
 import { JobKinds, failInterruptedJobs, isFinal, newJobId, runJob } from './jobs';
 import { checkName } from './names';
 import { SqliteStore } from './sqlite';
 import { extractTar, packFolder } from './tar';
-import type { ArtifactKind, ArtifactRef, ComputeRecord, ComputeType, JobRecord, MetadataStore, ModelRecord } from './types';
+import type { ArtifactKind, ArtifactRef, ComputeRecord, ComputeType, ImagePatch, ImageRecord, JobRecord, MetadataStore, ModelRecord, ServicePatch, ServiceRecord } from './types';
 import { modelId } from './types';
 
 const MARKER = 'workspace.json';
@@ -40,9 +42,18 @@ export interface WorkspaceOptions {
   store?: MetadataStore;
   jobKinds?: JobKinds<Workspace>;
   provisioners?: Record<ComputeType, Provisioner>;
-  /** Deleters for artifact kinds owned by other modules (images, services). */
-  deleters?: Partial<Record<ArtifactKind, (ref: ArtifactRef) => Promise<void>>>;
+  /**
+   * What else deleting an artifact of a kind takes, run before the workspace drops its record
+   * (and an image's layout folder): the deploy module stops a service's processes or objects
+   * this way. If it throws, the artifact and its record stay.
+   *
+   * @example
+   * Workspace.open(dir, { deleters: { service: (ref, ws) => stopService(ws, ref.id, { forget: true }) } });
+   */
+  deleters?: Partial<Record<ArtifactKind, Deleter>>;
 }
+
+export type Deleter = (ref: ArtifactRef, ws: Workspace) => Promise<void>;
 
 export interface JobHandle {
   id: string;
@@ -72,7 +83,8 @@ async function openStore(dir: string): Promise<MetadataStore> {
 /**
  * A workspace: metadata (SQLite by default) plus a content-addressed blob store. Registers
  * model versions, runs jobs with stored logs, keeps the dependency graph, deletes in
- * dependency order, and tracks compute targets and their accelerators.
+ * dependency order, tracks compute targets and their accelerators, and records container
+ * images (OCI layouts under `images/`) and the services running them.
  *
  * @example
  * const ws = await Workspace.open('/tmp/ws', { create: true });
@@ -84,7 +96,8 @@ export class Workspace {
   readonly blobs: BlobStore;
   readonly jobKinds: JobKinds<Workspace>;
   private readonly provisioners: Record<ComputeType, Provisioner>;
-  private readonly deleters: Partial<Record<ArtifactKind, (ref: ArtifactRef) => Promise<void>>>;
+  private readonly deleters: Partial<Record<ArtifactKind, Deleter>>;
+  private readonly recordDeleters: Record<ArtifactKind, (ref: ArtifactRef) => Promise<unknown>>;
 
   private constructor(
     readonly dir: string,
@@ -94,10 +107,12 @@ export class Workspace {
     this.blobs = new BlobStore(join(dir, 'blobs'));
     this.jobKinds = opts.jobKinds ?? defaultJobKinds();
     this.provisioners = opts.provisioners ?? defaultProvisioners();
-    this.deleters = {
+    this.deleters = { ...opts.deleters };
+    this.recordDeleters = {
       model: (ref) => this.deleteModelRow(ref),
-      compute: (ref) => this.deleteComputeRow(ref),
-      ...opts.deleters,
+      compute: (ref) => this.store.deleteCompute(ref.id),
+      image: (ref) => images.deleteImageArtifact(this, ref),
+      service: (ref) => this.store.deleteService(ref.id),
     };
   }
 
@@ -201,23 +216,69 @@ export class Workspace {
     return { model: m, from: await this.store.edgesFrom(ref), to: await this.store.edgesTo(ref) };
   }
 
+  // ---- images and services ------------------------------------------------------------
+
+  /** Records the next version of an image in state Building (the `image-build` job builds it), using its models. */
+  createImageRecord(opts: NewImageOptions): Promise<ImageRecord> {
+    return images.createImageRecord(this, opts);
+  }
+
+  /** An image version, the latest when `version` is undefined; ACCEL_ERR_ARTIFACT_NOT_FOUND otherwise. */
+  getImage(name: string, version?: number): Promise<ImageRecord> {
+    return images.getImage(this, name, version);
+  }
+
+  /** Newest first (name, then version descending). */
+  listImages(filter?: { name?: string }): Promise<ImageRecord[]> {
+    return this.store.listImages(filter);
+  }
+
+  updateImage(name: string, version: number, patch: ImagePatch): Promise<ImageRecord> {
+    return images.updateImage(this, name, version, patch);
+  }
+
+  /** Absolute path of the image's OCI layout folder. */
+  imageDir(image: Pick<ImageRecord, 'location'>): string {
+    return join(this.dir, image.location);
+  }
+
+  /** Records a service (name: an RFC 1035 label) using an existing image and compute target; ACCEL_ERR_ALREADY_EXISTS if the name is taken. */
+  createServiceRecord(s: NewServiceOptions): Promise<ServiceRecord> {
+    return images.createServiceRecord(this, s);
+  }
+
+  getService(name: string): Promise<ServiceRecord> {
+    return images.getService(this, name);
+  }
+
+  /** By name. */
+  listServices(): Promise<ServiceRecord[]> {
+    return this.store.listServices();
+  }
+
+  updateService(name: string, patch: ServicePatch): Promise<ServiceRecord> {
+    return images.updateService(this, name, patch);
+  }
+
   // ---- delete in dependency order -----------------------------------------------------
 
   /**
    * Deletes artifacts. Refuses (ACCEL_ERR_IN_USE, naming the users and the order) when others
    * still use them, unless `cascade`, which deletes the users first. Returns what was deleted,
-   * in order, and garbage-collects blobs nobody points at any more.
+   * in order, and garbage-collects blobs nobody points at any more. Each artifact's registered
+   * deleter (stopping a service) runs before its record goes; an image also loses its layout
+   * folder, and is refused while its build job still runs.
    */
   async delete(targets: readonly ArtifactRef[], opts: { cascade?: boolean; dryRun?: boolean } = {}): Promise<ArtifactRef[]> {
     for (const t of targets) await this.requireArtifact(t);
     const plan = await deletionPlan(this.store, targets);
     if (!opts.cascade) refuseIfUsed(targets, plan, targets.map((t) => `${t.kind} ${t.id}`).join(', '));
+    for (const ref of plan) if (ref.kind === 'image') await images.refuseIfBuilding(this, ref);
     if (opts.dryRun) return plan;
     const before = await this.store.referencedDigests();
     for (const ref of plan) {
-      const deleter = this.deleters[ref.kind];
-      if (!deleter) throw new AccelError('ACCEL_ERR_INTERNAL', { reason: `no deleter for ${ref.kind} artifacts` });
-      await deleter(ref);
+      await this.deleters[ref.kind]?.(ref, this);
+      await this.recordDeleters[ref.kind](ref);
       await this.store.release(ref);
       await this.store.removeEdgesFrom(ref);
     }
@@ -234,22 +295,26 @@ export class Workspace {
     return all.map((m) => ({ kind: 'model', id: m.id }));
   }
 
-  private async requireArtifact(ref: ArtifactRef): Promise<void> {
-    if (ref.kind === 'model') {
-      const [name, version] = ref.id.split(':');
-      await this.getModel(name, Number(version));
-    } else if (ref.kind === 'compute') {
-      await this.getCompute(ref.id);
+  private async requireArtifact(ref: ArtifactRef): Promise<unknown> {
+    switch (ref.kind) {
+      case 'model': {
+        const { name, version } = images.splitId(ref.id);
+        return this.getModel(name, version);
+      }
+      case 'image': {
+        const { name, version } = images.splitId(ref.id);
+        return this.getImage(name, version);
+      }
+      case 'compute':
+        return this.getCompute(ref.id);
+      case 'service':
+        return this.getService(ref.id);
     }
   }
 
   private async deleteModelRow(ref: ArtifactRef): Promise<void> {
-    const i = ref.id.lastIndexOf(':');
-    await this.store.deleteModel(ref.id.slice(0, i), Number(ref.id.slice(i + 1)));
-  }
-
-  private async deleteComputeRow(ref: ArtifactRef): Promise<void> {
-    await this.store.deleteCompute(ref.id);
+    const { name, version } = images.splitId(ref.id);
+    await this.store.deleteModel(name, version);
   }
 
   /** Removes blobs that no record points at and that are older than `graceMs` (a register may be in flight). */
