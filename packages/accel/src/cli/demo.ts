@@ -9,8 +9,8 @@ import { emit, parseOutputFormat, renderTable } from './output';
 /** The sample photo of the original service's samples (ImageNet class 289, snow leopard). */
 export const SAMPLE_IMAGE = SAMPLE_PHOTO;
 
-/** The trained network the demo scores with: nsfwjs's MobileNetV2 (TF.js graph model, uint8 weights) and its five classes. */
-const DEMO_MODEL = 'nsfwjs/mobilenet_v2_mid';
+/** The trained network the demo scores with: nsfwjs's MobileNetV2 (a Keras model in TF.js layers format, uint8 weights) and its five classes. */
+const DEMO_MODEL = 'nsfwjs/mobilenet_v2';
 const DEMO_LABELS = ['Drawing', 'Hentai', 'Neutral', 'Porn', 'Sexy'];
 
 const steps: Array<{ step: string; seconds: number }> = [];
@@ -55,7 +55,7 @@ export function demoCommand(): Command {
       try {
         const source = await step(1, total, `fetching the trained model ${DEMO_MODEL} (npm registry, cached after the first run)`, async () => realModel(DEMO_MODEL));
         const registered = await step(2, total, 'registering it in the workspace (SQLite + content-addressed blobs)', async () => {
-          const m = await ws.registerModel(join(source.modelJson, '..'), { name: 'nsfw-mobilenet', tags: { framework: 'tfjs', task: 'classify' }, description: 'nsfwjs MobileNetV2 (TF.js graph model)' });
+          const m = await ws.registerModel(join(source.modelJson, '..'), { name: 'nsfw-mobilenet', tags: { framework: 'tfjs', task: 'classify' }, description: 'nsfwjs MobileNetV2 (TF.js layers model)' });
           process.stderr.write(`registered ${m.id} (${(m.size / 1e6).toFixed(1)} MB, ${m.digest.slice(0, 19)})\n`);
           return m;
         });

@@ -31,8 +31,9 @@ export async function dryRun(ws: Workspace, opts: DeployOptions): Promise<{ text
     properties: compute.properties,
   };
   if (compute.type === 'kubernetes') {
-    const { kubernetesManifests, toYaml } = await import('./k8s-manifests');
-    const objects = kubernetesManifests({ ...spec, imageRef: imageReference(compute.properties, image.name, image.version), namespace: compute.properties.namespace ?? 'default', acceleratorResource: compute.properties.acceleratorResource });
+    const { imageServeArgs, kubernetesManifests, toYaml } = await import('./k8s-manifests');
+    const serveArgs = await imageServeArgs(ws.imageDir(image), String(image.version)).catch(() => undefined);
+    const objects = kubernetesManifests({ ...spec, serveArgs, imageRef: imageReference(compute.properties, image.name, image.version), namespace: compute.properties.namespace ?? 'default', acceleratorResource: compute.properties.acceleratorResource });
     return { text: toYaml(objects), objects };
   }
   const lines = [
