@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_MAX_MESSAGE_BYTES } from '../defaults';
 import { AccelError } from '../errors';
@@ -59,7 +60,39 @@ interface ServeFlags {
   mean?: number | number[];
   std?: number | number[];
   output: string;
+  apiKey?: string[];
+  apiKeysFile?: string;
+  tlsCert?: string;
+  tlsKey?: string;
 }
+
+function readTlsFile(flag: string, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw usage(`cannot read ${flag} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+function tlsFiles(o: ServeFlags) {
+  if (!o.tlsCert && !o.tlsKey) return undefined;
+  if (!o.tlsCert || !o.tlsKey) throw usage('--tls-cert and --tls-key go together: give both, or neither for plain text');
+  return { cert: readTlsFile('--tls-cert', o.tlsCert), key: readTlsFile('--tls-key', o.tlsKey), certFile: o.tlsCert, keyFile: o.tlsKey };
+}
+
+const SECURITY_HELP = `
+Security:
+  With --api-key or --api-keys-file, every gRPC call (TF Serving and KServe) and every REST
+  request needs a key, sent as "authorization: Bearer KEY" (HTTP header or gRPC metadata; the
+  bare key is accepted too). Others get UNAUTHENTICATED / 401. Left open: /healthz, /readyz,
+  /v2/health/live, /v2/health/ready, KServe ServerLive/ServerReady (probes send no key) and
+  /metrics (Prometheus scrapes without one).
+  --api-keys-file is a JSON object of key names to keys, e.g.
+    {"primary": "9f2c...", "secondary": "41ab..."}
+  (an empty value is an unused slot). It is re-read when it changes (folder watch, a stat every
+  2 s, and SIGHUP), so keys rotate without a restart; a file that turns unreadable or invalid
+  keeps the last good keys and logs an error. Prefer the file: --api-key values show in "ps".
+  --tls-cert/--tls-key (PEM) switch both ports to TLS (gRPC over TLS, REST over https).`;
 
 function preprocessOverrides(o: ServeFlags): Record<string, unknown> {
   const patch: Record<string, unknown> = {
@@ -119,11 +152,26 @@ export function serveCommand(): Command {
     .option('--scale <s>', 'preprocessing: factor on 0..255 pixel values before mean/std', parseFloat)
     .option('--mean <m>', 'preprocessing: mean, one value or R,G,B', numbers('--mean'))
     .option('--std <s>', 'preprocessing: std, one value or R,G,B', numbers('--std'))
+    .option('--api-key <key>', 'accept this API key (repeatable); see Security below', (v: string, acc: string[] = []) => [...acc, v])
+    .option('--api-keys-file <file>', 'accept the keys of this JSON file, re-read when it changes; see Security below')
+    .option('--tls-cert <file>', 'PEM certificate (chain): serve gRPC and REST over TLS (needs --tls-key)')
+    .option('--tls-key <file>', 'PEM private key of --tls-cert')
     .option('-o, --output <format>', 'summary format: table, json, yaml', 'table')
+    .addHelpText('after', SECURITY_HELP)
     .action(async (flags: ServeFlags) => {
       const format = parseOutputFormat(flags.output);
-      const [{ destination, pino }, { Runtime }, { startServer }] = await Promise.all([import('pino'), import('../runtime/runtime'), import('../protocols/server')]);
+      const tls = tlsFiles(flags);
+      const [{ destination, pino }, { Runtime }, { startServer }, { ApiKeys }] = await Promise.all([
+        import('pino'),
+        import('../runtime/runtime'),
+        import('../protocols/server'),
+        import('../protocols/auth'),
+      ]);
       const logger = pino({ level: flags.logLevel, base: { service: 'accel' } }, destination(2));
+      const apiKeys =
+        flags.apiKey?.length || flags.apiKeysFile ? await ApiKeys.open({ keys: flags.apiKey, file: flags.apiKeysFile, logger }) : undefined;
+      // Kubernetes and operators signal a rotated key file with SIGHUP (watching catches most changes anyway).
+      if (apiKeys?.file) process.on('SIGHUP', () => void apiKeys.reload('SIGHUP'));
       const patch = preprocessOverrides(flags);
       const sources = flags.model.map((m) => ({ ...m, preprocess: patch }));
       const runtime = new Runtime({
@@ -153,6 +201,7 @@ export function serveCommand(): Command {
           `loaded ${e.servable.name} v${e.servable.version}; preprocessing ${specs.join('; ') || 'none (tensor inputs only)'}; batching ${e.servable.batching.maxBatchSize > 1 ? `up to ${e.servable.batching.maxBatchSize}` : 'off'}`,
         );
       }).catch(async (err) => {
+        apiKeys?.close();
         await runtime.close();
         throw err;
       });
@@ -163,16 +212,24 @@ export function serveCommand(): Command {
         restPort: flags.restPort,
         maxMessageBytes: flags.maxMessageBytes,
         logger,
+        apiKeys,
+        tls,
+      }).catch(async (err) => {
+        apiKeys?.close();
+        await runtime.close();
+        throw err;
       });
       const summary = {
         grpc: `${flags.host}:${server.grpcPort}`,
         rest: `${flags.host}:${server.restPort}`,
+        tls: server.tls,
+        auth: apiKeys ? { keys: apiKeys.names, file: apiKeys.file ?? null } : null,
         models: runtime.servables().map(describe),
       };
-      logger.info({ grpcPort: server.grpcPort, restPort: server.restPort }, 'ready');
+      logger.info({ grpcPort: server.grpcPort, restPort: server.restPort, tls: server.tls, apiKeys: apiKeys?.names ?? null }, 'ready');
       emit(format, summary, () =>
         [
-          `gRPC ${summary.grpc}  REST ${summary.rest}`,
+          `gRPC ${summary.grpc}  REST ${summary.rest}${tls ? '  (TLS)' : ''}  API keys: ${apiKeys ? apiKeys.names.join(', ') : 'none (open)'}`,
           renderTable(
             ['MODEL', 'VERSION', 'INPUTS', 'OUTPUTS', 'PREPROCESSING'],
             summary.models.map((m) => [
@@ -189,6 +246,7 @@ export function serveCommand(): Command {
         const stop = (signal: string) => {
           logger.info({ signal }, 'shutting down: finishing in-flight requests');
           server.shutdown(flags.gracePeriod).then(() => {
+            apiKeys?.close();
             logger.info('stopped');
             resolve();
           });

@@ -127,8 +127,13 @@ export async function deployService(ws: Workspace, opts: DeployOptions, log: (li
   if (replaced && replaced.compute !== compute.name) {
     throw new AccelError('ACCEL_ERR_USAGE', { reason: `--replace ${replaced.name}: it runs on ${replaced.compute}, not on ${compute.name}` });
   }
-  const config: StoredConfig = { replicas: opts.replicas ?? 1, autoscale: opts.autoscale, auth: Boolean(opts.auth), tls: Boolean(tls) };
-  const keys: Record<string, string> = opts.auth ? { primary: newKey(), secondary: newKey() } : {};
+  // A replacement keeps the replaced service's keys and certificate unless new ones are given,
+  // so that its clients keep working across the swap.
+  const inheritedTls = !tls && replaced?.config.tls ? readInheritedTls(ws, replaced.name) : undefined;
+  const serveTls = tls ?? inheritedTls;
+  const inheritKeys = Boolean(replaced?.keys.primary) && !opts.auth;
+  const config: StoredConfig = { replicas: opts.replicas ?? 1, autoscale: opts.autoscale, auth: Boolean(opts.auth) || inheritKeys, tls: Boolean(serveTls) };
+  const keys: Record<string, string> = inheritKeys ? { ...replaced!.keys } : opts.auth ? { primary: newKey(), secondary: newKey() } : {};
   const target = await targetFor(compute.type);
   const t0 = performance.now();
   let stoppedAt: number | undefined;
@@ -158,7 +163,7 @@ export async function deployService(ws: Workspace, opts: DeployOptions, log: (li
     await ws.store.release({ kind: 'service', id: opts.name });
     throw err;
   }
-  const spec = await buildSpec(ws, opts.name, image, compute, config, keys, tls);
+  const spec = await buildSpec(ws, opts.name, image, compute, config, keys, serveTls);
   let deployed: Deployed;
   try {
     deployed = await target.start(spec, log);
@@ -171,6 +176,15 @@ export async function deployService(ws: Workspace, opts: DeployOptions, log: (li
   record = await waitForService(ws, opts.name, { timeoutMs: opts.timeoutMs, onState: (s, d) => log(`${opts.name}: ${s}${d ? ` (${d})` : ''}`) });
   const now = performance.now();
   return { service: record, readyMs: now - t0, downtimeMs: stoppedAt === undefined ? undefined : now - stoppedAt };
+}
+
+function readInheritedTls(ws: Workspace, service: string): { cert: string; key: string } | undefined {
+  const run = join(serviceDir(ws, service), 'run');
+  try {
+    return { cert: readFileSync(join(run, 'tls.crt'), 'utf8'), key: readFileSync(join(run, 'tls.key'), 'utf8') };
+  } catch {
+    return undefined;
+  }
 }
 
 /** Asks the target for the service's state and stores it. */
