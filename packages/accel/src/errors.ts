@@ -122,6 +122,23 @@ export const ERRORS = {
     http: 503,
     message: 'The server is shutting down and accepts no new requests.',
   },
+  ACCEL_ERR_UNAUTHENTICATED: {
+    grpc: GrpcStatus.UNAUTHENTICATED,
+    http: 401,
+    message:
+      'Request refused: {problem}. This server requires an API key: send it as "authorization: Bearer <key>" (HTTP header or gRPC metadata), e.g. curl -H "Authorization: Bearer $KEY" or PredictionClient({ apiKey }).',
+  },
+  ACCEL_ERR_BAD_KEY_FILE: {
+    grpc: GrpcStatus.FAILED_PRECONDITION,
+    http: 500,
+    message:
+      'API key file {path} is not usable: {reason}. It must be a JSON object of key names to keys, e.g. {"primary": "...", "secondary": ""}, with at least one non-empty key of printable ASCII and no spaces.',
+  },
+  ACCEL_ERR_BAD_TLS: {
+    grpc: GrpcStatus.FAILED_PRECONDITION,
+    http: 500,
+    message: 'Cannot serve TLS with certificate {cert} and key {key}: {reason}. Give a PEM certificate (chain) and its PEM private key.',
+  },
   ACCEL_ERR_MODEL_LOAD: {
     grpc: GrpcStatus.FAILED_PRECONDITION,
     http: 500,

@@ -1,6 +1,6 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,6 +50,7 @@ try {
 describe.skipIf(!openssl)('PredictionClient over gRPC with TLS', () => {
   it('connects with useSsl (https:// address) and rootCerts, sending the API key', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'accel-tls-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const [key, cert] = [join(dir, 'key.pem'), join(dir, 'cert.pem')];
     execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1',
       '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' });
@@ -61,7 +62,18 @@ describe.skipIf(!openssl)('PredictionClient over gRPC with TLS', () => {
     expect(Array.from(await c.scoreImage(Buffer.from('x')))).toEqual([0.25, 0.75]);
     expect(fake.calls[0]!.metadata.authorization).toBe('Bearer tls-key');
 
+    const viaTls = client(fake, { address: `localhost:${fake.port}`, tls: { ca: pem.toString() }, apiKey: 'tls-key-2' });
+    expect(Array.from(await viaTls.scoreImage(Buffer.from('x')))).toEqual([0.25, 0.75]);
+    expect(fake.calls[1]!.metadata.authorization).toBe('Bearer tls-key-2');
+
     const untrusted = client(fake, { address: `https://localhost:${fake.port}`, retries: 0 });
-    expect((await rejection(untrusted.scoreImage(Buffer.from('x')))).code).toBe(StatusCode.UNAVAILABLE);
+    const distrust = await rejection(untrusted.scoreImage(Buffer.from('x')));
+    expect(distrust.code).toBe(StatusCode.UNAVAILABLE);
+    expect(distrust.details).toContain("the server's certificate is not trusted: give its CA as tls: { ca }");
+
+    const plain = client(fake, { address: `localhost:${fake.port}`, retries: 0, deadlineMs: 5_000 });
+    const mismatch = await rejection(plain.scoreImage(Buffer.from('x')));
+    expect(mismatch.code).toBe(StatusCode.UNAVAILABLE);
+    expect(mismatch.details).toContain('if the server uses TLS, set tls: true');
   });
 });

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -143,9 +143,13 @@ describe('PredictionClient over gRPC', () => {
     await expect(c.scoreTensor([1, 2], [3])).rejects.toThrow("'shape' [3] holds 3 elements but 'data' has 2");
 
     const dir = mkdtempSync(join(tmpdir(), 'accel-client-'));
-    writeFileSync(join(dir, 'cat.jpg'), Buffer.from([0xff, 0xd8, 0xff, 0xe0]));
-    expect(Array.from(await c.scoreFile(join(dir, 'cat.jpg')))).toEqual([0.25, 0.75]);
-    expect(fake.calls[1]!.request.inputs.images.string_val).toEqual([Buffer.from([0xff, 0xd8, 0xff, 0xe0])]);
+    try {
+      writeFileSync(join(dir, 'cat.jpg'), Buffer.from([0xff, 0xd8, 0xff, 0xe0]));
+      expect(Array.from(await c.scoreFile(join(dir, 'cat.jpg')))).toEqual([0.25, 0.75]);
+      expect(fake.calls[1]!.request.inputs.images.string_val).toEqual([Buffer.from([0xff, 0xd8, 0xff, 0xe0])]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('predict passes a raw PredictRequest through and returns the raw response', async () => {

@@ -12,9 +12,18 @@ export interface PredictionClientOptions {
   address: string;
   /** Default 8500 for gRPC, 8501 for REST (when `address` names no port). */
   port?: number;
-  /** TLS. Default false (true for https:// addresses or when `rootCerts` is given). */
+  /**
+   * TLS, both protocols: `true` trusts the default roots; `{ ca }` trusts these PEM CA
+   * certificate(s) instead (a private CA, or a self-signed server certificate).
+   * Default: on for https:// addresses, off otherwise. Same as `useSsl` + `rootCerts`.
+   *
+   * @example
+   * new PredictionClient({ address: 'scorer.internal:8500', apiKey, tls: { ca: readFileSync('ca.pem') } })
+   */
+  tls?: boolean | { ca?: string | Uint8Array };
+  /** TLS. Default false (true for https:// addresses or when `rootCerts` is given). Prefer `tls`. */
   useSsl?: boolean;
-  /** PEM root certificates for gRPC TLS (default: the system roots). */
+  /** PEM root certificates trusted for TLS (default: the system roots). Prefer `tls: { ca }`. */
   rootCerts?: string | Uint8Array;
   /** Sent as `x-accel-service` on every call, for gateways that route by service. */
   serviceName?: string;
@@ -88,6 +97,7 @@ export class PredictionClient {
   readonly #predictStub?: Record<string, Unary> & grpc.Client;
   readonly #modelStub?: Record<string, Unary> & grpc.Client;
   readonly #rest?: RestTransport;
+  readonly #tls: boolean = false;
   #closed = false;
 
   constructor(options: PredictionClientOptions) {
@@ -100,14 +110,13 @@ export class PredictionClient {
     positive('maxBackoffMs', this.#o.maxBackoffMs, true);
     if (!Number.isSafeInteger(this.#o.retries) || this.#o.retries < 0) throw new RangeError(`'retries' must be a non-negative integer, got ${this.#o.retries}`);
     this.protocol = protocol;
-    const addr = parseAddress(options, protocol);
+    const { useSsl, rootCerts } = tlsOptions(options);
+    const addr = parseAddress({ address: options.address, port: options.port, useSsl, rootCerts }, protocol);
+    if (rootCerts !== undefined && !addr.useSsl) throw new TypeError("a CA ('tls.ca' or 'rootCerts') needs TLS, but TLS is off");
 
     if (protocol === 'rest') {
-      if (options.rootCerts) {
-        throw new TypeError("'rootCerts' works with gRPC only: global fetch takes no CA option. For REST, start node with NODE_EXTRA_CA_CERTS=<pem file>.");
-      }
       this.target = `${addr.useSsl ? 'https' : 'http'}://${addr.host}:${addr.port}${addr.basePath}`;
-      this.#rest = new RestTransport({ baseUrl: this.target, apiKey: options.apiKey, serviceName: options.serviceName });
+      this.#rest = new RestTransport({ baseUrl: this.target, apiKey: options.apiKey, serviceName: options.serviceName, ca: rootCerts });
       return;
     }
     const max = options.maxMessageBytes ?? 64 * 1024 * 1024;
@@ -122,8 +131,9 @@ export class PredictionClient {
       ...(options.loadBalancing === 'round_robin' ? { 'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }) } : {}),
       ...options.channelOptions,
     };
+    this.#tls = addr.useSsl;
     const creds = addr.useSsl
-      ? grpc.credentials.createSsl(options.rootCerts ? Buffer.from(options.rootCerts) : null)
+      ? grpc.credentials.createSsl(rootCerts === undefined ? null : Buffer.from(rootCerts))
       : grpc.credentials.createInsecure();
     this.target = `${options.loadBalancing === 'round_robin' ? 'dns:///' : ''}${addr.host}:${addr.port}`;
     const { PredictionService, ModelService } = loadServingProtos();
@@ -222,6 +232,7 @@ export class PredictionClient {
     this.#closed = true;
     this.#predictStub?.close();
     this.#modelStub?.close();
+    this.#rest?.close();
   }
 
   async #predictTensors(inputName: string, input: Tensor, opts: ScoreOptions): Promise<Record<string, Tensor>> {
@@ -273,9 +284,34 @@ export class PredictionClient {
     if (this.#o.apiKey) md.set('authorization', `Bearer ${this.#o.apiKey}`);
     if (this.#o.serviceName) md.set('x-accel-service', this.#o.serviceName);
     return new Promise<T>((resolve, reject) => {
-      stub[method]!.call(stub, req, md, { deadline: new Date(deadline) }, (err, res) => (err ? reject(fromGrpcError(err)) : resolve(res as T)));
+      stub[method]!.call(stub, req, md, { deadline: new Date(deadline) }, (err, res) => (err ? reject(this.#withTlsHint(fromGrpcError(err))) : resolve(res as T)));
     });
   }
+
+  /** Connection failures that usually mean a TLS mismatch say which option to set. */
+  #withTlsHint(err: PredictionError): PredictionError {
+    if (err.code !== StatusCode.UNAVAILABLE) return err;
+    let hint = '';
+    if (!this.#tls && /Failed to connect|Connection dropped|Protocol error|ECONNRESET/i.test(err.details)) {
+      hint = ' (if the server uses TLS, set tls: true, or tls: { ca } for a private CA)';
+    } else if (this.#tls && /self[- ]signed|unable to (get|verify)|certificate/i.test(err.details)) {
+      hint = " (the server's certificate is not trusted: give its CA as tls: { ca })";
+    }
+    return hint ? new PredictionError({ code: err.code, message: err.details + hint, accelCode: err.accelCode, cause: err }) : err;
+  }
+}
+
+/** `tls` folded into `useSsl` + `rootCerts`; giving both forms is fine only when they agree. */
+function tlsOptions(o: PredictionClientOptions): { useSsl?: boolean; rootCerts?: string | Uint8Array } {
+  const { tls } = o;
+  if (tls === undefined) return { useSsl: o.useSsl, rootCerts: o.rootCerts ?? undefined };
+  if (typeof tls !== 'boolean' && (typeof tls !== 'object' || tls === null)) throw new TypeError(`'tls' must be true, false or { ca }, got ${String(tls)}`);
+  const useSsl = tls !== false;
+  if (o.useSsl !== undefined && o.useSsl !== useSsl) throw new TypeError(`'useSsl' ${o.useSsl} contradicts 'tls'; give 'tls' only`);
+  const ca = typeof tls === 'object' ? tls.ca : undefined;
+  if (ca !== undefined && typeof ca !== 'string' && !(ca instanceof Uint8Array)) throw new TypeError("'tls.ca' must be PEM text (a string or a Buffer)");
+  if (ca !== undefined && o.rootCerts !== undefined) throw new TypeError("give the CA once: 'tls.ca' or 'rootCerts', not both");
+  return { useSsl, rootCerts: ca ?? o.rootCerts ?? undefined };
 }
 
 function positive(name: string, v: number, allowZero = false): void {

@@ -1,5 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { PredictionClient, type PredictionClientOptions } from './client';
 import { PredictionError, StatusCode, httpStatusToCode } from './errors';
@@ -177,8 +182,58 @@ describe('PredictionClient over REST', () => {
     expect(res.outputs.y!.tensor_shape!.dim).toEqual([{ size: '1' }, { size: '1' }]);
   });
 
-  it('refuses rootCerts (global fetch cannot take them)', () => {
-    expect(() => new PredictionClient({ address: 'https://h:1', protocol: 'rest', rootCerts: 'PEM' })).toThrow(/NODE_EXTRA_CA_CERTS/);
+  it('checks the tls option against useSsl and rootCerts', () => {
+    expect(new PredictionClient({ address: 'h:1', protocol: 'rest', tls: true }).target).toBe('https://h:1');
+    expect(new PredictionClient({ address: 'h:1', protocol: 'rest', tls: { ca: 'PEM' } }).target).toBe('https://h:1');
+    expect(new PredictionClient({ address: 'h:1', protocol: 'rest', tls: false }).target).toBe('http://h:1');
+    expect(() => new PredictionClient({ address: 'h:1', tls: true, useSsl: false })).toThrow("'useSsl' false contradicts 'tls'");
+    expect(() => new PredictionClient({ address: 'h:1', tls: { ca: 'A' }, rootCerts: 'B' })).toThrow("give the CA once");
+    expect(() => new PredictionClient({ address: 'h:1', rootCerts: 'PEM', useSsl: false })).toThrow('needs TLS, but TLS is off');
+    expect(() => new PredictionClient({ address: 'h:1', tls: 'yes' as never })).toThrow("'tls' must be true, false or { ca }");
+  });
+});
+
+let openssl = true;
+try {
+  execFileSync('openssl', ['version'], { stdio: 'ignore' });
+} catch {
+  openssl = false;
+  console.warn('skipping the REST TLS test: no openssl binary to make a test certificate');
+}
+
+describe.skipIf(!openssl)('PredictionClient over REST with TLS', () => {
+  it('trusts the CA given in tls: { ca } (or rootCerts), sends the key, and refuses an untrusted server', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'accel-rest-tls-'));
+    try {
+      const [keyFile, certFile] = [join(dir, 'key.pem'), join(dir, 'cert.pem')];
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '1',
+        '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' });
+      const cert = readFileSync(certFile);
+      const seen: IncomingHttpHeaders[] = [];
+      const server = createHttpsServer({ key: readFileSync(keyFile), cert }, (req, res) => {
+        seen.push(req.headers);
+        req.resume().on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ outputs: [0.5] })));
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      servers.push(server);
+      const port = (server.address() as AddressInfo).port;
+
+      const trusted = client(port, { address: `127.0.0.1:${port}`, tls: { ca: cert }, apiKey: 'tls-key' });
+      expect(trusted.target).toBe(`https://127.0.0.1:${port}`);
+      expect(Array.from(await trusted.scoreImage(Buffer.from('x')))).toEqual([0.5]);
+      expect(seen[0]!.authorization).toBe('Bearer tls-key');
+      expect(Array.from(await client(port, { address: `https://127.0.0.1:${port}`, rootCerts: cert.toString() }).scoreImage(Buffer.from('x')))).toEqual([0.5]);
+
+      const untrusted = await rejection(client(port, { address: `127.0.0.1:${port}`, tls: true, retries: 0 }).scoreImage(Buffer.from('x')));
+      expect(untrusted.code).toBe(StatusCode.UNAVAILABLE);
+      expect(untrusted.details).toMatch(/SELF_SIGNED|self.signed/i);
+
+      const plain = await rejection(client(port, { address: `http://127.0.0.1:${port}`, retries: 0 }).scoreImage(Buffer.from('x')));
+      expect(plain.code).toBe(StatusCode.UNAVAILABLE);
+      expect(plain.details).toMatch(/if it serves TLS, use an https:\/\/ address or tls: true/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -1,9 +1,11 @@
 /**
- * TF Serving's REST API over global fetch: columnar predict
+ * TF Serving's REST API over node:http(s): columnar predict
  * (`POST /v1/models/{name}[/versions/{v}]:predict` with `{"inputs": ...}`),
  * model status and metadata. JSON carries no dtype, so numbers decode as
  * DT_FLOAT, strings and `{"b64": ...}` as DT_STRING, booleans as DT_BOOL.
  */
+import * as http from 'node:http';
+import * as https from 'node:https';
 import { PredictionError, StatusCode, httpStatusToCode } from './errors';
 import { checkShape, elementCount, type Tensor } from './tensor';
 import type { ModelRef } from './wire';
@@ -77,18 +79,35 @@ export interface RestTransportOptions {
   baseUrl: string;
   apiKey?: string;
   serviceName?: string;
+  /** PEM CA certificate(s) trusted for an https:// base URL (default: Node's bundled roots). */
+  ca?: string | Uint8Array;
 }
+
+interface RawResponse {
+  status: number;
+  statusText: string;
+  header(name: string): string | undefined;
+  text: string;
+}
+
+/** Errors of a connection that closed before any answer: what a plain-text client sees from a TLS port. */
+const CLOSED_EARLY = new Set(['ECONNRESET', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE']);
 
 /** One attempt of each REST call; the client adds retries. `deadline` is an absolute epoch-ms time. */
 export class RestTransport {
   readonly #base: string;
   readonly #headers: Record<string, string>;
+  readonly #agent: http.Agent;
+  readonly #https: boolean;
 
   constructor(opts: RestTransportOptions) {
     this.#base = opts.baseUrl.replace(/\/+$/, '');
+    this.#https = this.#base.startsWith('https:');
     this.#headers = { accept: 'application/json' };
     if (opts.apiKey) this.#headers.authorization = `Bearer ${opts.apiKey}`;
     if (opts.serviceName) this.#headers['x-accel-service'] = opts.serviceName;
+    const ca = opts.ca === undefined ? undefined : Buffer.from(opts.ca);
+    this.#agent = this.#https ? new https.Agent({ keepAlive: true, ca }) : new http.Agent({ keepAlive: true });
   }
 
   /**
@@ -122,35 +141,44 @@ export class RestTransport {
     return this.#call('GET', `${modelPath(model)}/metadata`, deadline);
   }
 
+  /** Closes the kept-alive connections. */
+  close(): void {
+    this.#agent.destroy();
+  }
+
   async #call(method: 'GET' | 'POST', path: string, deadline: number, body?: unknown): Promise<unknown> {
     const remaining = deadline - Date.now();
     if (remaining <= 0) throw deadlineError(`${method} ${path}`);
     const headers = { ...this.#headers };
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    let res: Response;
-    let text: string;
-    try {
-      res = await fetch(this.#base + path, {
-        method,
-        headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(remaining),
-      });
-      text = await res.text();
-    } catch (err) {
-      const name = (err as { name?: string }).name;
-      if (name === 'TimeoutError' || name === 'AbortError') throw deadlineError(`${method} ${path}`, err);
-      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-      const why = cause?.code ?? cause?.message ?? (err as Error).message;
-      throw new PredictionError({ code: StatusCode.UNAVAILABLE, message: `${method} ${this.#base}${path} failed: ${why}`, cause: err });
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    if (payload) {
+      headers['content-type'] = 'application/json';
+      headers['content-length'] = String(payload.length);
     }
+    const signal = AbortSignal.timeout(remaining);
+    let res: RawResponse;
+    try {
+      res = await this.#send(method, path, headers, payload, signal);
+    } catch (err) {
+      if (signal.aborted) throw deadlineError(`${method} ${path}`, err);
+      const code = (err as NodeJS.ErrnoException).code;
+      const why = code ?? (err as Error).message;
+      let hint = '';
+      if (!this.#https && code !== undefined && CLOSED_EARLY.has(code)) {
+        hint = ' (the server closed the connection without answering; if it serves TLS, use an https:// address or tls: true)';
+      } else if (this.#https && code !== undefined && /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)/.test(code)) {
+        hint = " (the server's certificate is not trusted: give its CA as tls: { ca })";
+      }
+      throw new PredictionError({ code: StatusCode.UNAVAILABLE, message: `${method} ${this.#base}${path} failed: ${why}${hint}`, cause: err });
+    }
+    const text = res.text;
     let json: unknown;
     try {
       json = text ? JSON.parse(text) : null;
     } catch {
       json = undefined;
     }
-    if (res.ok) {
+    if (res.status >= 200 && res.status < 300) {
       if (json === undefined) {
         throw new PredictionError({ code: StatusCode.INTERNAL, httpStatus: res.status, message: `${method} ${path} answered non-JSON: ${text.slice(0, 200)}` });
       }
@@ -158,8 +186,33 @@ export class RestTransport {
     }
     const errBody = (json ?? {}) as { error?: unknown; code?: unknown };
     const message = typeof errBody.error === 'string' ? errBody.error : text.slice(0, 500) || res.statusText || `HTTP ${res.status}`;
-    const accelCode = res.headers.get('accel-error-code') ?? (typeof errBody.code === 'string' ? errBody.code : undefined);
+    const accelCode = res.header('accel-error-code') ?? (typeof errBody.code === 'string' ? errBody.code : undefined);
     throw new PredictionError({ code: httpStatusToCode(res.status), httpStatus: res.status, message, accelCode: accelCode ?? undefined });
+  }
+
+  #send(method: string, path: string, headers: Record<string, string>, payload: Buffer | undefined, signal: AbortSignal): Promise<RawResponse> {
+    const request = this.#https ? https.request : http.request;
+    return new Promise((resolve, reject) => {
+      const req = request(this.#base + path, { method, headers, agent: this.#agent, signal }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('aborted', () => reject(Object.assign(new Error('the connection closed mid-answer'), { code: 'ECONNRESET' })));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            statusText: res.statusMessage ?? '',
+            header: (name) => {
+              const v = res.headers[name];
+              return Array.isArray(v) ? v.join(', ') : v;
+            },
+            text: Buffer.concat(chunks).toString('utf8'),
+          }),
+        );
+      });
+      req.on('error', reject);
+      req.end(payload);
+    });
   }
 }
 

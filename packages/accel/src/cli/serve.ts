@@ -161,16 +161,17 @@ export function serveCommand(): Command {
     .action(async (flags: ServeFlags) => {
       const format = parseOutputFormat(flags.output);
       const tls = tlsFiles(flags);
-      const [{ destination, pino }, { Runtime }, { startServer }, { ApiKeys }] = await Promise.all([
+      const [{ destination, pino }, { Runtime }, { startServer, checkTls }, { ApiKeys }] = await Promise.all([
         import('pino'),
         import('../runtime/runtime'),
         import('../protocols/server'),
         import('../protocols/auth'),
       ]);
+      if (tls) checkTls(tls); // before loading models: a bad pair fails fast
       const logger = pino({ level: flags.logLevel, base: { service: 'accel' } }, destination(2));
       const apiKeys =
         flags.apiKey?.length || flags.apiKeysFile ? await ApiKeys.open({ keys: flags.apiKey, file: flags.apiKeysFile, logger }) : undefined;
-      // Kubernetes and operators signal a rotated key file with SIGHUP (watching catches most changes anyway).
+      // SIGHUP re-reads the key file now (the watch and the poll catch changes anyway).
       if (apiKeys?.file) process.on('SIGHUP', () => void apiKeys.reload('SIGHUP'));
       const patch = preprocessOverrides(flags);
       const sources = flags.model.map((m) => ({ ...m, preprocess: patch }));

@@ -1,9 +1,12 @@
+import { createSecureContext } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { Counter } from 'prom-client';
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../defaults';
 import { AccelError } from '../errors';
 import type { Runtime } from '../runtime/runtime';
+import { addRestAuth, grpcAuthInterceptor, type ApiKeys } from './auth';
 import { addHealthRoutes } from './health';
 import { addKServeServices } from './kserve-grpc';
 import { addKServeRest } from './kserve-rest';
@@ -20,11 +23,25 @@ export interface ServerOptions {
   restPort?: number;
   maxMessageBytes?: number;
   logger?: Logger;
+  /** When set, every call but health and /metrics needs one of these keys (see auth.ts). The caller closes it. */
+  apiKeys?: ApiKeys;
+  /** PEM certificate (chain) and private key: both front ends speak TLS only. */
+  tls?: TlsFiles;
+}
+
+export interface TlsFiles {
+  cert: Buffer | string;
+  key: Buffer | string;
+  /** Where they came from, for error messages. */
+  certFile?: string;
+  keyFile?: string;
 }
 
 export interface RunningServer {
   grpcPort: number;
   restPort: number;
+  /** Both front ends speak TLS. */
+  tls: boolean;
   metrics: ServerMetrics;
   /** Refuses new requests, lets in-flight ones finish (up to `graceMs`), frees the models. */
   shutdown(graceMs?: number): Promise<void>;
@@ -35,24 +52,41 @@ export async function startServer(runtime: Runtime, opts: ServerOptions = {}): P
   const host = opts.host ?? '0.0.0.0';
   const limit = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   const metrics = new ServerMetrics(opts.logger);
+  const tls = opts.tls;
+  if (tls) checkTls(tls);
+  const refusals = new Counter({
+    name: 'accel_unauthenticated_requests_total',
+    help: 'Requests refused for a missing or invalid API key, by protocol (grpc covers TF Serving and KServe).',
+    labelNames: ['protocol'],
+    registers: [metrics.registry],
+  });
+  const onRefused = (protocol: 'grpc' | 'rest') => (problem: string) => {
+    refusals.inc({ protocol });
+    opts.logger?.debug({ protocol, code: 'ACCEL_ERR_UNAUTHENTICATED' }, `refused a request: ${problem}`);
+  };
 
   const grpcServer = new grpc.Server({
     'grpc.max_receive_message_length': limit,
     'grpc.max_send_message_length': limit,
+    ...(opts.apiKeys ? { interceptors: [grpcAuthInterceptor(opts.apiKeys, onRefused('grpc'))] } : {}),
   });
   addTfServingServices(grpcServer, runtime, metrics);
   addKServeServices(grpcServer, runtime, metrics);
+  const credentials = tls
+    ? grpc.ServerCredentials.createSsl(null, [{ cert_chain: Buffer.from(tls.cert), private_key: Buffer.from(tls.key) }], false)
+    : grpc.ServerCredentials.createInsecure();
   const grpcPort = await new Promise<number>((resolve, reject) =>
-    grpcServer.bindAsync(`${host}:${opts.grpcPort ?? 8500}`, grpc.ServerCredentials.createInsecure(), (err, port) =>
-      err ? reject(err) : resolve(port),
-    ),
+    grpcServer.bindAsync(`${host}:${opts.grpcPort ?? 8500}`, credentials, (err, port) => (err ? reject(err) : resolve(port))),
   );
 
-  const app: FastifyInstance = Fastify({
+  const app = Fastify({
     bodyLimit: limit,
     logController: new LogController({ disableRequestLogging: true }),
     ...(opts.logger ? { loggerInstance: opts.logger as FastifyBaseLogger } : {}),
-  });
+    ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}),
+  }) as unknown as FastifyInstance;
+  // Before routing to any handler and before the body is read.
+  if (opts.apiKeys) addRestAuth(app, opts.apiKeys, onRefused('rest'));
   // TF Serving's own examples post JSON with curl -d (form content type): parse any body as JSON,
   // text/plain included (fetch's default for a string body).
   app.removeContentTypeParser('text/plain');
@@ -100,5 +134,14 @@ export async function startServer(runtime: Runtime, opts: ServerOptions = {}): P
       await runtime.close();
     })());
 
-  return { grpcPort, restPort, metrics, shutdown };
+  return { grpcPort, restPort, tls: Boolean(tls), metrics, shutdown };
+}
+
+/** A certificate and key that do not load or do not match fail here, with both file names. */
+export function checkTls(tls: TlsFiles): void {
+  try {
+    createSecureContext({ cert: tls.cert, key: tls.key });
+  } catch (err) {
+    throw new AccelError('ACCEL_ERR_BAD_TLS', { cert: tls.certFile ?? 'given', key: tls.keyFile ?? 'given', reason: (err as Error).message });
+  }
 }
