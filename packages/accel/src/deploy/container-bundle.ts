@@ -1,4 +1,5 @@
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runTool } from './container-exec';
 
@@ -15,6 +16,7 @@ export interface OciConfig {
     [key: string]: unknown;
   };
   hostname?: string;
+  root?: { path: string; readonly?: boolean };
   mounts?: { destination: string; type?: string; source?: string; options?: string[] }[];
   linux?: {
     namespaces?: { type: string; path?: string }[];
@@ -81,10 +83,33 @@ export function parseMemory(text: string): number {
   return bytes;
 }
 
-/** Unpacks `layoutDir:ref` into a fresh runtime bundle (`rootfs/` + `config.json`), replacing what was there. */
-export async function unpackBundle(layoutDir: string, ref: string, bundleDir: string): Promise<void> {
+/**
+ * Makes a runtime bundle for one container of `layoutDir:ref`. The image is unpacked once, into
+ * `<layoutDir>/unpacked/<ref>` (removed with the image), and every container of it runs on that
+ * root filesystem read-only, with its own `config.json` in `bundleDir` and a tmpfs on /tmp: a
+ * second deployment of an image skips the unpacking.
+ */
+export async function prepareBundle(layoutDir: string, ref: string, bundleDir: string): Promise<{ unpacked: boolean }> {
+  const cache = join(layoutDir, 'unpacked', ref);
+  let unpacked = false;
+  if (!existsSync(join(cache, 'config.json'))) {
+    const tmp = `${cache}.tmp-${process.pid}`;
+    await rm(tmp, { recursive: true, force: true });
+    await mkdir(join(layoutDir, 'unpacked'), { recursive: true });
+    await runTool('umoci', ['unpack', '--image', `${layoutDir}:${ref}`, tmp], { timeoutMs: 600_000 });
+    await rename(tmp, cache).catch(async (err) => {
+      await rm(tmp, { recursive: true, force: true });
+      if (!existsSync(join(cache, 'config.json'))) throw err;
+    });
+    unpacked = true;
+  }
   await rm(bundleDir, { recursive: true, force: true });
-  await runTool('umoci', ['unpack', '--image', `${layoutDir}:${ref}`, bundleDir], { timeoutMs: 600_000 });
+  await mkdir(bundleDir, { recursive: true });
+  const config = await readConfig(cache);
+  const mounts = (config.mounts ?? []).filter((m) => m.destination !== '/tmp');
+  mounts.push({ destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777', 'size=256m'] });
+  await writeConfig(bundleDir, { ...config, root: { path: join(cache, 'rootfs'), readonly: true }, mounts });
+  return { unpacked };
 }
 
 export async function readConfig(bundleDir: string): Promise<OciConfig> {

@@ -3,7 +3,7 @@ import { chownSync, closeSync, openSync, readdirSync, readFileSync, writeSync } 
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AccelError } from '../errors';
-import { openFilesLimit, parseMemory, readConfig, rewriteConfig, RUN_MOUNT, unpackBundle, writeConfig } from './container-bundle';
+import { openFilesLimit, parseMemory, readConfig, rewriteConfig, RUN_MOUNT, prepareBundle, writeConfig } from './container-bundle';
 import { containerPrerequisites, findTool, runTool, ToolError } from './container-exec';
 import { writeSecrets } from './local';
 import { createNetwork, NETNS_DIR, networkNames, removeNetwork } from './netns';
@@ -115,8 +115,8 @@ export class ContainerTarget implements DeployTarget {
     await this.stop({ ...runtime });
     let launched = false;
     try {
-      log(`unpacking ${spec.image} (${spec.layoutDir}:${spec.layoutRef}) into ${runtime.bundle}`);
-      await unpackBundle(spec.layoutDir, spec.layoutRef, runtime.bundle);
+      const { unpacked } = await prepareBundle(spec.layoutDir, spec.layoutRef, runtime.bundle);
+      log(`${unpacked ? 'unpacked' : 'reused the unpacked'} ${spec.image} (${spec.layoutDir}:${spec.layoutRef}); bundle ${runtime.bundle}`);
       const config = await readConfig(runtime.bundle);
       const extraArgs = writeSecrets(spec, runtime.runDir, RUN_MOUNT);
       const user = config.process?.user;
