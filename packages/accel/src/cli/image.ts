@@ -5,8 +5,6 @@ import { collect, formatBytes, progressPrinter, withWorkspace, workspaceCommand,
 import { jobExitCode } from './job';
 import { emit, EXIT, renderTable } from './output';
 
-const LOWERCASE = /^[a-z0-9][a-z0-9._-]{0,62}$/;
-
 function imageRow(i: ImageRecord): string[] {
   return [i.id, i.state, i.digest ? i.digest.slice(0, 19) : '-', i.size ? formatBytes(i.size) : '-', i.models.join(','), i.location, i.createdAt];
 }
@@ -24,10 +22,6 @@ export function imageCommand(): Command {
       .option('--no-wait', 'print the job id and return')
       .action(async (name: string, flags: CommonFlags & { model: string[]; tag: string[]; wait: boolean }) => {
         const code = await withWorkspace(flags, async (ws, format) => {
-          if (!LOWERCASE.test(name)) {
-            const { AccelError } = await import('../errors');
-            throw new AccelError('ACCEL_ERR_USAGE', { reason: `Image name "${name}" is invalid: image names must be lowercase (letters, digits, ".", "_", "-"; at most 63 characters)` });
-          }
           const models = [];
           for (const ref of flags.model) {
             const { name: m, version } = parseModelRef(ref);

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AccelError } from '../errors';
 import { parseModelRef } from '../workspace/names';
@@ -249,7 +249,6 @@ export async function regenerateKey(ws: Workspace, name: string, which: 'primary
     const runDir = join(serviceDir(ws, name), 'run');
     const tmp = join(runDir, `.keys.${process.pid}`);
     writeFileSync(tmp, JSON.stringify(keys), { mode: 0o600 });
-    const { renameSync } = await import('node:fs');
     renameSync(tmp, join(runDir, 'keys.json'));
   }
   return (await ws.updateService(name, { keys }))!;
