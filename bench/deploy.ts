@@ -44,7 +44,7 @@ async function p50(grpcUri: string, key: string): Promise<number> {
 }
 
 const results: Record<string, unknown> = {};
-const ws = await Workspace.open(join(root, 'ws'), { create: true, deleters: { service: async (ref, w) => (await import('../packages/accel/src/deploy/deploy')).stopService(w, ref.id, { forget: true }) } });
+const ws = await Workspace.open(join(root, 'ws'), { create: true });
 try {
   const built = buildZooModel(resnet(50));
   const dir = join(root, 'resnet50-random');

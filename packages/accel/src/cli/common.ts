@@ -18,10 +18,7 @@ export function workspaceCommand(name: string, description: string): Command {
 /** Opens the workspace named by the flags, runs `fn`, closes it. */
 export async function withWorkspace<T>(flags: CommonFlags, fn: (ws: Workspace, format: OutputFormat) => Promise<T>): Promise<T> {
   const format = parseOutputFormat(flags.output);
-  const ws = await Workspace.open(flags.workspace ?? defaultWorkspaceDir(), {
-    // Deleting a service (or cascading to one) stops it first.
-    deleters: { service: async (ref, w) => (await import('../deploy/deploy')).stopService(w, ref.id, { forget: true }) },
-  });
+  const ws = await Workspace.open(flags.workspace ?? defaultWorkspaceDir());
   try {
     return await fn(ws, format);
   } finally {

@@ -48,7 +48,7 @@ export interface WorkspaceOptions {
    * this way. If it throws, the artifact and its record stay.
    *
    * @example
-   * Workspace.open(dir, { deleters: { service: (ref, ws) => stopService(ws, ref.id, { forget: true }) } });
+   * Workspace.open(dir, { deleters: { image: (ref) => audit('image deleted', ref.id) } });
    */
   deleters?: Partial<Record<ArtifactKind, Deleter>>;
 }
@@ -92,6 +92,9 @@ async function openStore(dir: string): Promise<MetadataStore> {
  * m.id; // 'resnet50:1'
  * await ws.close();
  */
+/** Deleting a service stops what runs it first (its process, container or Kubernetes objects). */
+const stopDeployedService: Deleter = async (ref, ws) => (await import('../deploy/deploy')).stopService(ws, ref.id, { forget: true });
+
 export class Workspace {
   readonly blobs: BlobStore;
   readonly jobKinds: JobKinds<Workspace>;
@@ -107,7 +110,7 @@ export class Workspace {
     this.blobs = new BlobStore(join(dir, 'blobs'));
     this.jobKinds = opts.jobKinds ?? defaultJobKinds();
     this.provisioners = opts.provisioners ?? defaultProvisioners();
-    this.deleters = { ...opts.deleters };
+    this.deleters = { service: stopDeployedService, ...opts.deleters };
     this.recordDeleters = {
       model: (ref) => this.deleteModelRow(ref),
       compute: (ref) => this.store.deleteCompute(ref.id),
