@@ -1,18 +1,23 @@
 import { open, stat } from 'node:fs/promises';
-import { Agent, fetch } from 'undici';
+import { get as httpGet } from 'node:http';
+import { get as httpsGet } from 'node:https';
 
-/** GET `<base>/readyz`: true when the server says it is ready. TLS certificates are not checked (a liveness probe, not a client). */
-export async function probeReady(base: string, timeoutMs = 2000): Promise<boolean> {
-  const dispatcher = base.startsWith('https:') ? new Agent({ connect: { rejectUnauthorized: false } }) : undefined;
-  try {
-    const res = await fetch(`${base}/readyz`, { signal: AbortSignal.timeout(timeoutMs), dispatcher });
-    await res.body?.cancel();
-    return res.status === 200;
-  } catch {
-    return false;
-  } finally {
-    await dispatcher?.close();
-  }
+/**
+ * GET `<base>/readyz`: true when the server says it is ready. TLS certificates are not checked
+ * (a readiness probe, not a client). Uses node:http(s) rather than fetch, so that loading this
+ * module changes no process-wide fetch dispatcher.
+ */
+export function probeReady(base: string, timeoutMs = 2000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const url = new URL('/readyz', base);
+    const get = url.protocol === 'https:' ? httpsGet : httpGet;
+    const req = get(url, { timeout: timeoutMs, rejectUnauthorized: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(false));
+  });
 }
 
 /** The last `lines` lines of a text file (reads at most the last 1 MB); empty when missing. */
@@ -31,13 +36,4 @@ export async function tailFile(path: string, lines = 100): Promise<string> {
   }
 }
 
-/** True if a process with this pid exists. */
-export function alive(pid: number | undefined): boolean {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+export { alive } from '../workspace/jobs';

@@ -4,9 +4,9 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../deploy/local';
 
 /** Why a test needing these binaries (and root, if asked) cannot run here, or undefined. */
 export function missingTools(bins: string[], needRoot = false): string | undefined {
@@ -18,17 +18,6 @@ export function missingTools(bins: string[], needRoot = false): string | undefin
 /** Absolute path of an installed binary (tests spawn with a reduced PATH). */
 export function toolPath(bin: string): string {
   return spawnSync('sh', ['-c', `command -v ${bin}`], { encoding: 'utf8' }).stdout.trim() || bin;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolvePort(port));
-    });
-  });
 }
 
 export interface TestRegistry {
@@ -87,3 +76,5 @@ export function runTool(cmd: string, args: string[]): string {
   if (res.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${res.status ?? res.signal}): ${res.stderr || res.error?.message}`);
   return res.stdout;
 }
+
+export { freePort };

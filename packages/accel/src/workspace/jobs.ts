@@ -49,7 +49,9 @@ export function isFinal(job: JobRecord): boolean {
   return FINAL_JOB_STATES.includes(job.state);
 }
 
-function alive(pid: number): boolean {
+/** True if a process with this pid exists (on this host). */
+export function alive(pid: number | undefined): boolean {
+  if (!pid) return false;
   try {
     process.kill(pid, 0);
     return true;
