@@ -244,6 +244,21 @@ export const ERRORS = {
     http: 500,
     message: 'The converted model disagrees with the reference on output "{output}": max relative error {error} exceeds the tolerance {tolerance}.',
   },
+  ACCEL_ERR_QUANTIZE_NO_IMAGES: {
+    grpc: GrpcStatus.INVALID_ARGUMENT,
+    http: 400,
+    message: 'Found no images in "{dir}": {reason}. Give a folder of JPEG or PNG files (dot files and subfolders are skipped).',
+  },
+  ACCEL_ERR_QUANTIZE_BAD_IMAGE: {
+    grpc: GrpcStatus.INVALID_ARGUMENT,
+    http: 400,
+    message: 'Cannot read "{file}" as a JPEG or PNG image: {reason}. Remove it from the folder or replace it.',
+  },
+  ACCEL_ERR_QUANTIZE_NOT_IMAGE_MODEL: {
+    grpc: GrpcStatus.INVALID_ARGUMENT,
+    http: 400,
+    message: 'Model "{model}" cannot be calibrated with images: {reason}. Quantization needs one float32 image input (NCHW or NHWC with 3 channels).',
+  },
   ACCEL_ERR_SERVICE_FAILED: {
     grpc: GrpcStatus.UNAVAILABLE,
     http: 503,

@@ -19,5 +19,6 @@ export function defaultJobKinds(): JobKinds<Workspace> {
     return { blobs: report.blobs, bytes: report.bytes, seconds: report.seconds };
   })
     .register('convert', async (ctx, ws) => (await import('../convert/job')).runConvertJob(ctx, ws))
-    .register('image-build', async (ctx, ws) => (await import('../image/job')).runImageBuildJob(ctx, ws));
+    .register('image-build', async (ctx, ws) => (await import('../image/job')).runImageBuildJob(ctx, ws))
+    .register('quantize', async (ctx, ws) => (await import('../quantize/job')).runQuantizeJob(ctx, ws));
 }
