@@ -51,7 +51,7 @@ export function quantizeCommand() {
     .argument('<model>', 'NAME[:VERSION] of the registered ONNX model (a converted model or a .onnx file)')
     .requiredOption('--calibration <dir>', 'folder of JPEG/PNG images like the ones the model will see (a few hundred)')
     .option('--evaluation <dir>', 'held-out images for the agreement report (default: every 5th calibration image, then not used to calibrate)')
-    .option('--method <method>', `how activation ranges are chosen: ${CALIBRATION_METHODS.join(', ')}`, 'minmax')
+    .option('--method <method>', `how activation ranges are chosen: ${CALIBRATION_METHODS.join(', ')} (default: percentile, |x| clipped at its 99.999th percentile)`, 'percentile')
     .option('--per-channel', 'one weight scale per output channel', true)
     .option('--no-per-channel', 'one weight scale per weight tensor')
     .option('--exclude <node>', 'ONNX node name to keep in float (repeatable)', collect, [])

@@ -65,6 +65,19 @@ export function insertQdq(g: OnnxGraph, plan: QuantPlan, params: ActivationParam
     return out;
   };
 
+  // ONNX Runtime quantizes the weights of a float Conv/Gemm sitting between a per-tensor DQ and a
+  // Q itself (per-tensor, which ruins depthwise convolutions): a node kept in float reads its input
+  // through a per-axis DequantizeLinear holding the same scale for every channel, which it leaves alone.
+  const perAxisDequantize = (t: string, { axis, channels }: { axis: number; channels: number }) => {
+    const p = params.get(plan.tensors.get(t)!)!;
+    const q = nodes.find((n) => n.op === 'QuantizeLinear' && n.inputs[0] === t)!.outputs[0]!;
+    const scale = g.addInitializer(`${t}/float_scale`, tensor('float32', [channels], new Array(channels).fill(p.scale)));
+    const zp = g.addInitializer(`${t}/float_zero_point`, tensor('uint8', [channels], new Array(channels).fill(p.zeroPoint)));
+    const out = g.fresh(`${t}/dequantized_for_float`);
+    nodes.push({ name: g.fresh(`${t}/DequantizeLinear_for_float`), op: 'DequantizeLinear', inputs: [q, scale, zp], outputs: [out], attrs: { axis: int(axis) } });
+    return out;
+  };
+
   for (const i of g.inputs) if (plan.tensors.has(i.name)) qdq(i.name);
   const constants = new Map<string, string>();
   for (const c of plan.constants) {
@@ -92,11 +105,25 @@ export function insertQdq(g: OnnxGraph, plan: QuantPlan, params: ActivationParam
       }
     }
     if (planned) n.inputs = n.inputs.map((t) => constants.get(t) ?? t);
-    n.inputs = n.inputs.map((t) => qdqOf.get(t) ?? t);
+    const channels = planned ? undefined : floatComputeChannels(g, n);
+    if (channels && qdqOf.has(n.inputs[0]!)) n.inputs[0] = perAxisDequantize(n.inputs[0]!, channels);
+    // A float AveragePool reads the float tensor: from a DequantizeLinear, ORT would fuse it into
+    // QLinearAveragePool regardless (slow, and per-axis scales make it fail to load).
+    if (!(n.op === 'AveragePool' && !planned)) n.inputs = n.inputs.map((t) => qdqOf.get(t) ?? t);
     nodes.push(n);
     for (const o of n.outputs) if (plan.tensors.has(o)) qdq(o);
   }
   g.nodes = nodes;
   const used = new Set(nodes.flatMap((n) => n.inputs));
   for (const name of [...g.initializers.keys()]) if (!used.has(name)) g.initializers.delete(name);
+}
+
+/** For a Conv or Gemm left in float: the axis of its data input holding the channels, and their count. */
+function floatComputeChannels(g: OnnxGraph, n: Node): { axis: number; channels: number } | undefined {
+  const w = n.inputs[1] ? g.constant(n.inputs[1]) : undefined;
+  if (!w || w.dims.length < 2) return undefined;
+  const attr = (key: string, dflt: number) => (n.attrs[key] && 'i' in n.attrs[key]! ? (n.attrs[key] as { i: number }).i : dflt);
+  if (n.op === 'Conv') return { axis: 1, channels: w.dims[1]! * attr('group', 1) };
+  if (n.op === 'Gemm') return { axis: attr('transA', 0) ? 0 : 1, channels: attr('transB', 0) ? w.dims[1]! : w.dims[0]! };
+  return undefined;
 }

@@ -54,6 +54,16 @@ describe('quantizeModel (QDQ)', () => {
     await expect(quantizeModel(synthCnn(), calibration, { exclude: ['no-such-node'] })).rejects.toMatchObject({ code: 'ACCEL_ERR_USAGE', message: expect.stringContaining('no-such-node') });
   });
 
+  it('keeps an excluded convolution in float between quantized neighbours (ORT would quantize it per tensor)', async () => {
+    const depthwise = readOnnxModel(synthCnn()).nodes.filter((n) => n.op === 'Conv')[1]!.name;
+    const result = await quantizeModel(synthCnn(), calibration, { exclude: [depthwise] });
+    const ops = await optimizedOps(result.model);
+    expect(count(ops, 'QLinearConv')).toBe(3);
+    expect(ops.some((op) => op === 'Conv' || op === 'FusedConv')).toBe(true);
+    const [a, b] = await Promise.all([runFirstOutput(synthCnn(), 'image', [3, 16, 16], heldOut), runFirstOutput(result.model, 'image', [3, 16, 16], heldOut)]);
+    for (let i = 0; i < a.length; i++) expect(Math.abs(a[i]! - b[i]!)).toBeLessThan(0.05);
+  });
+
   it('calibrates with each method; the histogram methods clip to a narrower range than minmax', async () => {
     const scaleOfInput = async (method: 'minmax' | 'entropy' | 'percentile') => {
       const g = readOnnxModel((await quantizeModel(synthCnn(), calibration, { method, percentile: 99 })).model);

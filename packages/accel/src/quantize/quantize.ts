@@ -17,7 +17,7 @@ const MIN_OPSET = 13;
  * per-channel weights, int32 biases) that ONNX Runtime fuses into QLinearConv, QGemm, ...
  */
 export async function quantizeModel(model: Uint8Array, set: CalibrationSet, opts: QuantizeOptions = {}): Promise<QuantizeResult> {
-  const method = opts.method ?? 'minmax';
+  const method = opts.method ?? 'percentile';
   const perChannel = opts.perChannel ?? true;
   if (set.images.length === 0) throw new Error('quantizeModel: no calibration images');
   const g = readOnnxModel(model);
