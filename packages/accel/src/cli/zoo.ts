@@ -35,6 +35,7 @@ export function zooCommand(): Command {
         const format = parseOutputFormat(flags.output);
         const { ARCHITECTURES } = await import('../zoo/catalog');
         const { outputNames } = await import('../zoo/build');
+        const { quantizedTitle } = await import('../zoo/quantized');
         const rows = ARCHITECTURES.map((a) => ({
           name: a.name,
           title: a.title,
@@ -44,13 +45,14 @@ export function zooCommand(): Command {
           gmacs: a.publishedGmacs,
           outputs: a.kind === 'classifier' ? outputNames(a) : ['12 raw tensors (boxes and class scores at 6 scales)'],
           preprocess: describePreprocessSpec(a.preprocess),
+          quantizedVariant: quantizedTitle(a),
           pretrainedWeights: 'none published yet (see README)',
           cachedWeights: cachedWeights(a.name),
         }));
         emit(format, rows, () =>
           renderTable(
-            ['NAME', 'INPUT', 'PARAMS', 'GMACS', 'OUTPUTS', 'PREPROCESSING', 'WEIGHTS CACHED'],
-            rows.map((r) => [r.name, r.input, `${(r.parameters / 1e6).toFixed(1)} M`, r.gmacs, r.outputs.join(' '), r.preprocess, r.cachedWeights.length ? r.cachedWeights.join(' ') : 'no']),
+            ['NAME', 'INT8 VARIANT', 'INPUT', 'PARAMS', 'GMACS', 'OUTPUTS', 'PREPROCESSING', 'WEIGHTS CACHED'],
+            rows.map((r) => [r.name, r.quantizedVariant, r.input, `${(r.parameters / 1e6).toFixed(1)} M`, r.gmacs, r.outputs.join(' '), r.preprocess, r.cachedWeights.length ? r.cachedWeights.join(' ') : 'no']),
           ),
         );
       }),
@@ -62,16 +64,21 @@ export function zooCommand(): Command {
       .argument('<name>', 'zoo model name (see `accel zoo list`)')
       .option('--weights <random|FILE>', 'weights: an ONNX file of initializers named as torchvision state_dicts, or random (speed tests only)')
       .option('--classifier <imagenet|none|FILE.onnx>', 'head: the ImageNet classifier, none (features out), or your ONNX classifier on the features', 'imagenet')
-      .option('--quantized', 'int8 variant (arrives with the quantization work)')
+      .option('--quantized', 'int8 variant (QuantizedResnet50, ...): QDQ model calibrated on --calibration images')
+      .option('--calibration <dir>', 'images to calibrate the int8 variant on (default: 8 variants of the sample photo, enough for random weights)')
+      .option('--method <method>', 'calibration method of the int8 variant: minmax, entropy, percentile', 'percentile')
       .option('--seed <n>', 'seed of random weights', '1')
       .option('-o, --output <FILE.onnx|format>', 'the model file to write (FILE.onnx), or the report format: table, json, yaml')
       .option('--out <file>', 'the model file to write (same as -o FILE.onnx)')
-      .action(async (name: string, flags: { weights?: string; classifier: string; quantized?: boolean; seed: string; output?: string; out?: string }) => {
+      .action(async (name: string, flags: { weights?: string; classifier: string; quantized?: boolean; calibration?: string; method: string; seed: string; output?: string; out?: string }) => {
         const { format: fmt, file: fromO } = splitOutput(flags.output);
         const format = parseOutputFormat(fmt);
         const file = flags.out ?? fromO;
         if (!file) throw new AccelError('ACCEL_ERR_USAGE', { reason: 'say where to write the model: -o FILE.onnx (or --out FILE)' });
-        if (flags.quantized) throw new AccelError('ACCEL_ERR_USAGE', { reason: '--quantized variants arrive with the int8 quantization work; build fp32 for now' });
+        const { CALIBRATION_METHODS } = await import('../quantize/types');
+        const method = CALIBRATION_METHODS.find((m) => m === flags.method);
+        if (!method) throw new AccelError('ACCEL_ERR_USAGE', { reason: `--method must be one of ${CALIBRATION_METHODS.join(', ')}, got "${flags.method}"` });
+        if (flags.calibration && !flags.quantized) throw new AccelError('ACCEL_ERR_USAGE', { reason: '--calibration applies to --quantized builds' });
         if (!flags.weights) {
           throw new AccelError('ACCEL_ERR_USAGE', {
             reason: `no pretrained ${name} weights are published yet: pass --weights FILE (an ONNX file of torchvision-named initializers) or --weights random (speed tests only)`,
@@ -88,14 +95,21 @@ export function zooCommand(): Command {
         const classifier = flags.classifier === 'imagenet' || flags.classifier === 'none' ? flags.classifier : { onnx: await readFile(flags.classifier) };
         process.stderr.write(`building ${arch.title} (${weights ? 'weights from ' + flags.weights : 'random weights'}) ...\n`);
         const built = buildZooModel(arch, { weights, classifier, seed: Number(flags.seed) });
+        let out = { bytes: built.bytes, name: built.name, sidecar: built.sidecar as Record<string, unknown>, floatNodes: undefined as { name: string; op: string; reason: string }[] | undefined };
+        if (flags.quantized) {
+          const { quantizeZooModel, quantizedTitle } = await import('../zoo/quantized');
+          process.stderr.write(`quantizing to ${quantizedTitle(arch)} (${method}, calibration: ${flags.calibration ?? 'sample photo variants'}) ...\n`);
+          const q = await quantizeZooModel(arch, built, { calibration: flags.calibration, method, log: (line) => process.stderr.write(`${line}\n`) });
+          out = { bytes: q.bytes, name: q.name, sidecar: q.sidecar, floatNodes: q.result.float };
+        }
         const path = resolve(file);
         mkdirSync(dirname(path), { recursive: true });
-        writeFileSync(path, built.bytes);
+        writeFileSync(path, out.bytes);
         const sidecar = path.replace(/\.onnx$/i, '') + '.accel.json';
-        writeFileSync(sidecar, JSON.stringify(built.sidecar, null, 2) + '\n');
-        const report = { name: built.name, path, sidecar, bytes: built.bytes.length, parameters: built.parameters, input: built.inputName, outputs: built.outputNames };
+        writeFileSync(sidecar, JSON.stringify(out.sidecar, null, 2) + '\n');
+        const report = { name: out.name, path, sidecar, bytes: out.bytes.length, parameters: built.parameters, input: built.inputName, outputs: built.outputNames, ...(out.floatNodes ? { quantized: true, floatNodes: out.floatNodes } : {}) };
         emit(format, report, () =>
-          [`wrote ${path} (${(built.bytes.length / 1e6).toFixed(1)} MB, ${built.parameters} parameters) and ${sidecar}`, `input  ${built.inputName}`, ...built.outputNames.map((o) => `output ${o}`)].join('\n'),
+          [`wrote ${out.name} to ${path} (${(out.bytes.length / 1e6).toFixed(1)} MB, ${built.parameters} parameters) and ${sidecar}`, `input  ${built.inputName}`, ...built.outputNames.map((o) => `output ${o}`), ...(out.floatNodes ? [`left in float: ${out.floatNodes.map((n) => `${n.name} (${n.op})`).join(', ') || 'nothing'}`] : [])].join('\n'),
         );
       }),
   );

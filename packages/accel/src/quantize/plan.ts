@@ -122,12 +122,16 @@ export function planQuantization(g: OnnxGraph, exclude: ReadonlySet<string>): Qu
       else plan.tensors.set(t, t);
     }
   }
-  // Outputs: a lone Relu/Clip consumer takes the quantization point (ORT folds it away).
+  // Outputs: a lone Relu/Clip consumer takes the quantization point (ORT folds it away). A Gemm or
+  // MatMul that only float nodes read (the logits before a Softmax) keeps a float output: QGemm and
+  // MatMulIntegerToFloat write float, and 256 levels of logits would move the probabilities.
   for (const { node: n, rule } of plan.nodes.values()) {
     const y = n.outputs[0]!;
     if (outputs.has(y)) continue;
     const users = consumers.get(y) ?? [];
     const act = users.length === 1 && FOLDED_ACTIVATIONS.has(users[0]!.op) && !exclude.has(users[0]!.name) ? users[0]! : undefined;
+    const readers = act ? consumers.get(act.outputs[0]!) ?? [] : users;
+    if ((n.op === 'Gemm' || n.op === 'MatMul') && !readers.some((r) => plan.nodes.has(r.name))) continue;
     if (act && !outputs.has(act.outputs[0]!) && !plan.nodes.has(act.name)) {
       plan.tensors.delete(y);
       plan.folded.add(act.name);

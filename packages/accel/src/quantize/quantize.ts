@@ -6,6 +6,7 @@ import { insertQdq, type ActivationParams } from './qdq';
 import { chooseRange, uint8Params } from './ranges';
 import type { CalibrationSet, QuantizeOptions, QuantizeResult } from './types';
 import { unfuse } from './unfuse';
+import { foldBatchNorms } from './fold-bn';
 
 /** QDQ needs per-axis DequantizeLinear (opset 13). */
 const MIN_OPSET = 13;
@@ -25,6 +26,8 @@ export async function quantizeModel(model: Uint8Array, set: CalibrationSet, opts
   g.opset = Math.max(g.opset, MIN_OPSET);
   const split = unfuse(g);
   if (split) opts.log?.(`split ${split} fused ONNX Runtime ops back into standard ops`);
+  const folded = foldBatchNorms(g);
+  if (folded) opts.log?.(`folded ${folded} BatchNormalization nodes into their convolutions`);
 
   const exclude = new Set(opts.exclude ?? []);
   const unknown = [...exclude].filter((n) => !g.nodes.some((node) => node.name === n));
