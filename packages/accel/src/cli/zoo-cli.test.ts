@@ -20,7 +20,7 @@ describe('accel zoo', () => {
     const rows = JSON.parse(accel(['zoo', 'list', '-o', 'json']).stdout) as Array<{ name: string; parameters: number; outputs: string[]; input: string }>;
     const resnet = rows.find((r) => r.name === 'resnet50')!;
     expect(resnet).toMatchObject({ input: '224x224', parameters: 25_557_032, outputs: ['classifier/resnet_v1_50/predictions/Softmax:0'] });
-    expect(accel(['zoo', 'list']).stdout).toMatch(/^NAME\s+INPUT\s+PARAMS\s+GMACS\s+OUTPUTS\s+PREPROCESSING\s+WEIGHTS CACHED\nresnet50\s+224x224\s+25\.6 M/);
+    expect(accel(['zoo', 'list']).stdout).toMatch(/^NAME\s+INT8 VARIANT\s+INPUT\s+PARAMS\s+GMACS\s+OUTPUTS\s+PREPROCESSING\s+WEIGHTS CACHED\nresnet50\s+QuantizedResnet50\s+224x224\s+25\.6 M/);
     expect(resnet).toMatchObject({ cachedWeights: [] });
   });
 
