@@ -58,8 +58,8 @@ export const OP_RULES: Record<string, OpRule> = {
 /** Why ops the quantizer knows are kept in float on purpose. */
 const KEPT_FLOAT: Record<string, string> = {
   Softmax: 'Softmax stays float: probabilities need more than 256 levels near 0 and 1',
-  // Measured on Inception-v3 (ORT 1.30, AVX-512 VNNI): QLinearAveragePool 20 ms per image vs 2.3 ms in float.
-  AveragePool: 'AveragePool stays float: ONNX Runtime\'s QLinearAveragePool is several times slower than the float kernel',
+  // Those with a static input shape became depthwise convolutions (avgpool-as-conv.ts) before planning.
+  AveragePool: 'AveragePool with an unknown input shape stays float: ONNX Runtime\'s QLinearAveragePool is several times slower than the float kernel',
 };
 
 /** Activations ONNX Runtime drops when the following QuantizeLinear clamps to the same range. */

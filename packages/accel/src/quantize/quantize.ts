@@ -7,6 +7,7 @@ import { chooseRange, uint8Params } from './ranges';
 import type { CalibrationSet, QuantizeOptions, QuantizeResult } from './types';
 import { unfuse } from './unfuse';
 import { foldBatchNorms } from './fold-bn';
+import { averagePoolsAsConvs } from './avgpool-as-conv';
 
 /** QDQ needs per-axis DequantizeLinear (opset 13). */
 const MIN_OPSET = 13;
@@ -28,6 +29,8 @@ export async function quantizeModel(model: Uint8Array, set: CalibrationSet, opts
   if (split) opts.log?.(`split ${split} fused ONNX Runtime ops back into standard ops`);
   const folded = foldBatchNorms(g);
   if (folded) opts.log?.(`folded ${folded} BatchNormalization nodes into their convolutions`);
+  const pools = averagePoolsAsConvs(g);
+  if (pools) opts.log?.(`rewrote ${pools} AveragePool nodes as depthwise convolutions`);
 
   const exclude = new Set(opts.exclude ?? []);
   const unknown = [...exclude].filter((n) => !g.nodes.some((node) => node.name === n));
