@@ -140,6 +140,17 @@ export function planQuantization(g: OnnxGraph, exclude: ReadonlySet<string>): Qu
     }
     plan.tensors.set(y, y);
   }
+  // A Concat of ReLU branches: the inputs read only by it take the Concat's range (zero point 0
+  // still, so ORT still drops the ReLUs), and the concatenation is lossless instead of
+  // requantizing each branch once more.
+  const nonNegative = (t: string): boolean => {
+    const p = producer.get(t);
+    return !!p && (plan.folded.has(p.name) || (plan.nodes.get(p.name)?.rule.kind === 'passthrough' && nonNegative(p.inputs[0]!)));
+  };
+  for (const { node: n } of plan.nodes.values()) {
+    if (n.op !== 'Concat' || !plan.tensors.has(n.outputs[0]!) || !n.inputs.every(nonNegative)) continue;
+    for (const t of n.inputs) if (plan.folded.has(producer.get(t)!.name) && (consumers.get(t) ?? []).length === 1 && !outputs.has(t)) plan.tensors.set(t, n.outputs[0]!);
+  }
   // Passthrough outputs reuse their input's range (resolved along chains of them).
   for (const { node: n, rule } of plan.nodes.values()) {
     if (rule.kind !== 'passthrough') continue;
