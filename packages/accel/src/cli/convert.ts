@@ -1,9 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { AccelError } from '../errors';
 import { parseModelRef } from '../workspace/names';
-import { jobExitCode } from './job';
+import { runJobCommand } from './job';
 import { collect, withWorkspace, workspaceCommand, type CommonFlags } from './common';
-import { emit, renderTable } from './output';
 
 const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean);
 
@@ -71,19 +70,10 @@ export function convertCommand() {
           ...(flags.preprocess.length ? { preprocess: preprocessFields(flags.preprocess) } : {}),
           ...(flags.labels ? { labels: readLabels(flags.labels) } : {}),
         };
-        const handle = await ws.startJob('convert', inputs, { detached: !flags.wait });
-        if (!flags.wait) {
-          emit(format, { job: handle.id, state: 'queued' }, () => `${handle.id}\nfollow it with: accel job wait ${handle.id} --show-output`);
-          return 0;
-        }
-        const job = await handle.waitForCompletion({ showOutput: true });
-        const out = job.outputs as Record<string, unknown>;
-        emit(format, { job: job.id, state: job.state, error: job.error || undefined, ...out }, () =>
-          job.state === 'succeeded'
-            ? renderTable(['FIELD', 'VALUE'], [['model', String(out.model)], ['name', String(out.name)], ['version', String(out.version)], ['created', String(out.createdAt)], ['digest', String(out.digest)], ['source', String(out.source)], ['max rel error', out.maxRelError === null ? 'not verified' : Number(out.maxRelError).toExponential(2)], ['job', job.id]])
-            : `job ${job.id}: ${job.state}: ${job.error}`,
-        );
-        return jobExitCode(job);
+        return runJobCommand(ws, format, 'convert', inputs, flags.wait, (out) => [
+          ['model', String(out.model)], ['name', String(out.name)], ['version', String(out.version)], ['created', String(out.createdAt)], ['digest', String(out.digest)], ['source', String(out.source)],
+          ['max rel error', out.maxRelError === null ? 'not verified' : Number(out.maxRelError).toExponential(2)],
+        ]);
       });
       process.exitCode = code;
     });

@@ -1,7 +1,8 @@
 import { Command } from 'commander';
 import type { JobRecord, JobState } from '../workspace/types';
 import { withWorkspace, workspaceCommand, type CommonFlags } from './common';
-import { EXIT, emit, renderTable } from './output';
+import type { Workspace } from '../workspace/workspace';
+import { EXIT, emit, renderTable, type OutputFormat } from './output';
 
 const STATES: readonly JobState[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
 
@@ -14,6 +15,31 @@ function duration(j: JobRecord): string {
 /** Exit code for a finished job: 0 when it succeeded. */
 export function jobExitCode(j: JobRecord): number {
   return j.state === 'succeeded' ? EXIT.OK : EXIT.ERROR;
+}
+
+/**
+ * Starts a workspace job for a command: with `--no-wait` prints the job id; else follows its log
+ * on stderr and prints its outputs (table rows from `rows`) or its error. Returns the exit code.
+ */
+export async function runJobCommand(
+  ws: Workspace,
+  format: OutputFormat,
+  kind: string,
+  inputs: Record<string, unknown>,
+  wait: boolean,
+  rows: (outputs: Record<string, unknown>) => string[][],
+): Promise<number> {
+  const handle = await ws.startJob(kind, inputs, { detached: !wait });
+  if (!wait) {
+    emit(format, { job: handle.id, state: 'queued' }, () => `${handle.id}\nfollow it with: accel job wait ${handle.id} --show-output`);
+    return EXIT.OK;
+  }
+  const job = await handle.waitForCompletion({ showOutput: true });
+  const out = job.outputs as Record<string, unknown>;
+  emit(format, { job: job.id, state: job.state, error: job.error || undefined, ...out }, () =>
+    job.state === 'succeeded' ? renderTable(['FIELD', 'VALUE'], [...rows(out), ['job', job.id]]) : `job ${job.id}: ${job.state}: ${job.error}`,
+  );
+  return jobExitCode(job);
 }
 
 export function jobCommand(): Command {

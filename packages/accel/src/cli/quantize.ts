@@ -3,9 +3,8 @@ import { AccelError } from '../errors';
 import type { AgreementReport } from '../quantize/report';
 import { CALIBRATION_METHODS, type CalibrationMethod } from '../quantize/types';
 import { checkName, parseModelRef } from '../workspace/names';
-import { jobExitCode } from './job';
+import { runJobCommand } from './job';
 import { collect, withWorkspace, workspaceCommand, type CommonFlags } from './common';
-import { emit, renderTable } from './output';
 
 interface QuantizeFlags extends CommonFlags {
   calibration: string;
@@ -76,17 +75,7 @@ export function quantizeCommand() {
         const { listImageFiles } = await import('../quantize/images');
         await listImageFiles(inputs.calibration);
         if (inputs.evaluation) await listImageFiles(inputs.evaluation);
-        const handle = await ws.startJob('quantize', inputs, { detached: !flags.wait });
-        if (!flags.wait) {
-          emit(format, { job: handle.id, state: 'queued' }, () => `${handle.id}\nfollow it with: accel job wait ${handle.id} --show-output`);
-          return 0;
-        }
-        const job = await handle.waitForCompletion({ showOutput: true });
-        const out = job.outputs as Record<string, unknown>;
-        emit(format, { job: job.id, state: job.state, error: job.error || undefined, ...out }, () =>
-          job.state === 'succeeded' ? renderTable(['FIELD', 'VALUE'], [...reportRows(out), ['job', job.id]]) : `job ${job.id}: ${job.state}: ${job.error}`,
-        );
-        return jobExitCode(job);
+        return runJobCommand(ws, format, 'quantize', inputs, flags.wait, reportRows);
       });
       process.exitCode = code;
     });
