@@ -82,6 +82,11 @@ export const ERRORS = {
     http: 400,
     message: 'Inputs disagree on the batch size: {detail}.',
   },
+  ACCEL_ERR_BATCH_TOO_LARGE: {
+    grpc: GrpcStatus.INVALID_ARGUMENT,
+    http: 400,
+    message: 'Input "{input}" holds {rows} rows; one request may hold at most {limit}. Split it into smaller requests (the server merges them into batches) or raise --max-request-batch.',
+  },
   ACCEL_ERR_BAD_REQUEST: {
     grpc: GrpcStatus.INVALID_ARGUMENT,
     http: 400,
@@ -106,6 +111,11 @@ export const ERRORS = {
     grpc: GrpcStatus.DEADLINE_EXCEEDED,
     http: 504,
     message: 'The request to model "{model}" passed its deadline after {waitedMs} ms in the queue; it was not run.',
+  },
+  ACCEL_ERR_REQUEST_TIMEOUT: {
+    grpc: GrpcStatus.DEADLINE_EXCEEDED,
+    http: 504,
+    message: 'The request to model "{model}" version {version} did not finish within {timeoutMs} ms and was abandoned; send smaller requests, retry later, or raise --request-timeout-ms.',
   },
   ACCEL_ERR_CANCELLED: {
     grpc: GrpcStatus.CANCELLED,
@@ -132,12 +142,17 @@ export const ERRORS = {
     grpc: GrpcStatus.FAILED_PRECONDITION,
     http: 500,
     message:
-      'API key file {path} is not usable: {reason}. It must be a JSON object of key names to keys, e.g. {"primary": "...", "secondary": ""}, with at least one non-empty key of printable ASCII and no spaces.',
+      'API key file {path} is not usable: {reason}. It must be a JSON object of key names to keys, e.g. {"primary": "...", "secondary": ""}, with at least one non-empty key of printable ASCII and no spaces (or the key\'s SHA-256 as "sha256:<64 hex digits>").',
   },
   ACCEL_ERR_BAD_TLS: {
     grpc: GrpcStatus.FAILED_PRECONDITION,
     http: 500,
-    message: 'Cannot serve TLS with certificate {cert} and key {key}: {reason}. Give a PEM certificate (chain) and its PEM private key.',
+    message: 'Cannot serve TLS with certificate {cert} and key {key}: {reason}. Give a PEM certificate (chain), its PEM private key and, with --tls-ca, a PEM bundle of the CA certificates that sign client certificates.',
+  },
+  ACCEL_ERR_CERTS_FAILED: {
+    grpc: GrpcStatus.FAILED_PRECONDITION,
+    http: 500,
+    message: 'Could not create the development certificates in {dir}: {reason}.',
   },
   ACCEL_ERR_MODEL_LOAD: {
     grpc: GrpcStatus.FAILED_PRECONDITION,

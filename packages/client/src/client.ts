@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import { PredictionError, StatusCode, fromGrpcError } from './errors';
 import { loadServingProtos, unpackAny } from './proto';
-import { RestTransport, pickOutputs } from './rest';
+import { RestTransport, clientCertHint, pickOutputs } from './rest';
 import { checkShape, decodeTensor, elementCount, encodeTensor, toFloat32, type Tensor, type TensorProtoObject } from './tensor';
 import { parseAddress } from './address';
 import { optionalSpec, refOf, specOf, type ModelMetadata, type ModelRef, type ModelStatus, type PredictRequest, type PredictResponse } from './wire';
@@ -14,13 +14,17 @@ export interface PredictionClientOptions {
   port?: number;
   /**
    * TLS, both protocols: `true` trusts the default roots; `{ ca }` trusts these PEM CA
-   * certificate(s) instead (a private CA, or a self-signed server certificate).
-   * Default: on for https:// addresses, off otherwise. Same as `useSsl` + `rootCerts`.
+   * certificate(s) instead (a private CA, or a self-signed server certificate); `cert` and
+   * `key` (PEM, together) are this client's certificate for servers that require one
+   * (mutual TLS, `accel serve --tls-ca`).
+   * Default: on for https:// addresses, off otherwise. `{ ca }` is the same as `useSsl` + `rootCerts`.
    *
    * @example
    * new PredictionClient({ address: 'scorer.internal:8500', apiKey, tls: { ca: readFileSync('ca.pem') } })
+   * // mutual TLS:
+   * new PredictionClient({ address: 'scorer.internal:8500', tls: { ca: readFileSync('ca.crt'), cert: readFileSync('client.crt'), key: readFileSync('client.key') } })
    */
-  tls?: boolean | { ca?: string | Uint8Array };
+  tls?: boolean | { ca?: string | Uint8Array; cert?: string | Uint8Array; key?: string | Uint8Array };
   /** TLS. Default false (true for https:// addresses or when `rootCerts` is given). Prefer `tls`. */
   useSsl?: boolean;
   /** PEM root certificates trusted for TLS (default: the system roots). Prefer `tls: { ca }`. */
@@ -98,6 +102,7 @@ export class PredictionClient {
   readonly #modelStub?: Record<string, Unary> & grpc.Client;
   readonly #rest?: RestTransport;
   readonly #tls: boolean = false;
+  readonly #hasCert: boolean = false;
   #closed = false;
 
   constructor(options: PredictionClientOptions) {
@@ -110,13 +115,13 @@ export class PredictionClient {
     positive('maxBackoffMs', this.#o.maxBackoffMs, true);
     if (!Number.isSafeInteger(this.#o.retries) || this.#o.retries < 0) throw new RangeError(`'retries' must be a non-negative integer, got ${this.#o.retries}`);
     this.protocol = protocol;
-    const { useSsl, rootCerts } = tlsOptions(options);
+    const { useSsl, rootCerts, clientCert } = tlsOptions(options);
     const addr = parseAddress({ address: options.address, port: options.port, useSsl, rootCerts }, protocol);
     if (rootCerts !== undefined && !addr.useSsl) throw new TypeError("a CA ('tls.ca' or 'rootCerts') needs TLS, but TLS is off");
 
     if (protocol === 'rest') {
       this.target = `${addr.useSsl ? 'https' : 'http'}://${addr.host}:${addr.port}${addr.basePath}`;
-      this.#rest = new RestTransport({ baseUrl: this.target, apiKey: options.apiKey, serviceName: options.serviceName, ca: rootCerts });
+      this.#rest = new RestTransport({ baseUrl: this.target, apiKey: options.apiKey, serviceName: options.serviceName, ca: rootCerts, ...clientCert });
       return;
     }
     const max = options.maxMessageBytes ?? 64 * 1024 * 1024;
@@ -132,8 +137,13 @@ export class PredictionClient {
       ...options.channelOptions,
     };
     this.#tls = addr.useSsl;
+    this.#hasCert = clientCert !== undefined;
     const creds = addr.useSsl
-      ? grpc.credentials.createSsl(rootCerts === undefined ? null : Buffer.from(rootCerts))
+      ? grpc.credentials.createSsl(
+          rootCerts === undefined ? null : Buffer.from(rootCerts),
+          clientCert ? Buffer.from(clientCert.key) : null,
+          clientCert ? Buffer.from(clientCert.cert) : null,
+        )
       : grpc.credentials.createInsecure();
     this.target = `${options.loadBalancing === 'round_robin' ? 'dns:///' : ''}${addr.host}:${addr.port}`;
     const { PredictionService, ModelService } = loadServingProtos();
@@ -292,7 +302,10 @@ export class PredictionClient {
   #withTlsHint(err: PredictionError): PredictionError {
     if (err.code !== StatusCode.UNAVAILABLE) return err;
     let hint = '';
-    if (!this.#tls && /Failed to connect|Connection dropped|Protocol error|ECONNRESET/i.test(err.details)) {
+    const certHint = this.#tls ? clientCertHint(err.details, this.#hasCert) : undefined;
+    if (certHint) {
+      hint = certHint;
+    } else if (!this.#tls && /Failed to connect|Connection dropped|Protocol error|ECONNRESET/i.test(err.details)) {
       hint = ' (if the server uses TLS, set tls: true, or tls: { ca } for a private CA)';
     } else if (this.#tls && /self[- ]signed|unable to (get|verify)|certificate/i.test(err.details)) {
       hint = " (the server's certificate is not trusted: give its CA as tls: { ca })";
@@ -301,17 +314,22 @@ export class PredictionClient {
   }
 }
 
-/** `tls` folded into `useSsl` + `rootCerts`; giving both forms is fine only when they agree. */
-function tlsOptions(o: PredictionClientOptions): { useSsl?: boolean; rootCerts?: string | Uint8Array } {
+type Pem = string | Uint8Array;
+
+/** `tls` folded into `useSsl` + `rootCerts` (+ a client certificate); giving both forms is fine only when they agree. */
+function tlsOptions(o: PredictionClientOptions): { useSsl?: boolean; rootCerts?: Pem; clientCert?: { cert: Pem; key: Pem } } {
   const { tls } = o;
   if (tls === undefined) return { useSsl: o.useSsl, rootCerts: o.rootCerts ?? undefined };
-  if (typeof tls !== 'boolean' && (typeof tls !== 'object' || tls === null)) throw new TypeError(`'tls' must be true, false or { ca }, got ${String(tls)}`);
+  if (typeof tls !== 'boolean' && (typeof tls !== 'object' || tls === null)) throw new TypeError(`'tls' must be true, false or { ca, cert, key }, got ${String(tls)}`);
   const useSsl = tls !== false;
   if (o.useSsl !== undefined && o.useSsl !== useSsl) throw new TypeError(`'useSsl' ${o.useSsl} contradicts 'tls'; give 'tls' only`);
-  const ca = typeof tls === 'object' ? tls.ca : undefined;
-  if (ca !== undefined && typeof ca !== 'string' && !(ca instanceof Uint8Array)) throw new TypeError("'tls.ca' must be PEM text (a string or a Buffer)");
+  const { ca, cert, key } = typeof tls === 'object' ? tls : {};
+  for (const [name, v] of [['ca', ca], ['cert', cert], ['key', key]] as const) {
+    if (v !== undefined && typeof v !== 'string' && !(v instanceof Uint8Array)) throw new TypeError(`'tls.${name}' must be PEM text (a string or a Buffer)`);
+  }
   if (ca !== undefined && o.rootCerts !== undefined) throw new TypeError("give the CA once: 'tls.ca' or 'rootCerts', not both");
-  return { useSsl, rootCerts: ca ?? o.rootCerts ?? undefined };
+  if ((cert === undefined) !== (key === undefined)) throw new TypeError("'tls.cert' and 'tls.key' go together: give both (a client certificate and its key), or neither");
+  return { useSsl, rootCerts: ca ?? o.rootCerts ?? undefined, ...(cert !== undefined && key !== undefined ? { clientCert: { cert, key } } : {}) };
 }
 
 function positive(name: string, v: number, allowZero = false): void {

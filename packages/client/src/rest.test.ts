@@ -189,7 +189,7 @@ describe('PredictionClient over REST', () => {
     expect(() => new PredictionClient({ address: 'h:1', tls: true, useSsl: false })).toThrow("'useSsl' false contradicts 'tls'");
     expect(() => new PredictionClient({ address: 'h:1', tls: { ca: 'A' }, rootCerts: 'B' })).toThrow("give the CA once");
     expect(() => new PredictionClient({ address: 'h:1', rootCerts: 'PEM', useSsl: false })).toThrow('needs TLS, but TLS is off');
-    expect(() => new PredictionClient({ address: 'h:1', tls: 'yes' as never })).toThrow("'tls' must be true, false or { ca }");
+    expect(() => new PredictionClient({ address: 'h:1', tls: 'yes' as never })).toThrow("'tls' must be true, false or { ca, cert, key }");
   });
 });
 

@@ -81,6 +81,9 @@ export interface RestTransportOptions {
   serviceName?: string;
   /** PEM CA certificate(s) trusted for an https:// base URL (default: Node's bundled roots). */
   ca?: string | Uint8Array;
+  /** PEM client certificate and its key, for servers that require one (mutual TLS). */
+  cert?: string | Uint8Array;
+  key?: string | Uint8Array;
 }
 
 interface RawResponse {
@@ -88,6 +91,23 @@ interface RawResponse {
   statusText: string;
   header(name: string): string | undefined;
   text: string;
+}
+
+/**
+ * The hint for a handshake a mutual-TLS server refused, from the error's code or text
+ * (both protocols), or undefined when it does not look like one. Without the alert (the server
+ * may close before the client reads it), a client with a certificate gets a softer hint.
+ */
+export function clientCertHint(error: string, hasCert: boolean): string | undefined {
+  if (/certificate[ _]required|unknown[ _]ca|bad[ _]certificate|certificate[ _]unknown/i.test(error)) {
+    return hasCert
+      ? " (the server refused this client's certificate: 'tls.cert' must be signed by a CA the server trusts)"
+      : ' (the server requires a client certificate: give tls: { ca, cert, key })';
+  }
+  if (hasCert && /Failed to connect|Connection dropped|ECONNRESET/i.test(error)) {
+    return " (if the server requires client certificates, 'tls.cert' may not be signed by a CA it trusts)";
+  }
+  return undefined;
 }
 
 /** Errors of a connection that closed before any answer: what a plain-text client sees from a TLS port. */
@@ -99,15 +119,19 @@ export class RestTransport {
   readonly #headers: Record<string, string>;
   readonly #agent: http.Agent;
   readonly #https: boolean;
+  readonly #hasCert: boolean;
 
   constructor(opts: RestTransportOptions) {
     this.#base = opts.baseUrl.replace(/\/+$/, '');
     this.#https = this.#base.startsWith('https:');
+    this.#hasCert = opts.cert !== undefined;
     this.#headers = { accept: 'application/json' };
     if (opts.apiKey) this.#headers.authorization = `Bearer ${opts.apiKey}`;
     if (opts.serviceName) this.#headers['x-accel-service'] = opts.serviceName;
-    const ca = opts.ca === undefined ? undefined : Buffer.from(opts.ca);
-    this.#agent = this.#https ? new https.Agent({ keepAlive: true, ca }) : new http.Agent({ keepAlive: true });
+    const pem = (v: string | Uint8Array | undefined) => (v === undefined ? undefined : Buffer.from(v));
+    this.#agent = this.#https
+      ? new https.Agent({ keepAlive: true, ca: pem(opts.ca), cert: pem(opts.cert), key: pem(opts.key) })
+      : new http.Agent({ keepAlive: true });
   }
 
   /**
@@ -164,7 +188,10 @@ export class RestTransport {
       const code = (err as NodeJS.ErrnoException).code;
       const why = code ?? (err as Error).message;
       let hint = '';
-      if (!this.#https && code !== undefined && CLOSED_EARLY.has(code)) {
+      const certHint = this.#https ? clientCertHint(why, this.#hasCert) : undefined;
+      if (certHint) {
+        hint = certHint;
+      } else if (!this.#https && code !== undefined && CLOSED_EARLY.has(code)) {
         hint = ' (the server closed the connection without answering; if it serves TLS, use an https:// address or tls: true)';
       } else if (this.#https && code !== undefined && /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)/.test(code)) {
         hint = " (the server's certificate is not trusted: give its CA as tls: { ca })";

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { benchCommand } from './bench';
+import { certsCommand } from './certs';
 import { demoCommand } from './demo';
 import { EXIT, reportError, type OutputFormat } from './output';
 import { predictCommand } from './predict';
@@ -20,7 +21,7 @@ export function buildProgram(): Command {
     .description('Accel: image models from a framework file to a low-latency prediction service')
     .version('0.1.0')
     .showHelpAfterError('(run with --help for usage)');
-  for (const cmd of [serveCommand(), predictCommand(), benchCommand(), workspaceGroup(), modelCommand(), convertCommand(), quantizeCommand(), imageCommand(), deployCommand(), serviceCommand(), jobCommand(), computeCommand(), usageCommand(), zooCommand(), demoCommand()]) program.addCommand(cmd);
+  for (const cmd of [serveCommand(), certsCommand(), predictCommand(), benchCommand(), workspaceGroup(), modelCommand(), convertCommand(), quantizeCommand(), imageCommand(), deployCommand(), serviceCommand(), jobCommand(), computeCommand(), usageCommand(), zooCommand(), demoCommand()]) program.addCommand(cmd);
   const strict = (c: Command) => {
     c.exitOverride();
     c.commands.forEach(strict);

@@ -1,6 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_MAX_MESSAGE_BYTES } from '../defaults';
+import {
+  DEFAULT_MAX_CONCURRENT_STREAMS,
+  DEFAULT_MAX_IMAGE_PIXELS,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  DEFAULT_MAX_REQUEST_BATCH,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+} from '../defaults';
 import { AccelError } from '../errors';
 import { describePreprocessSpec } from '../preprocess/spec';
 import type { ModelSource } from '../runtime/runtime';
@@ -26,6 +32,14 @@ function int(flag: string) {
   };
 }
 
+function positive(flag: string) {
+  return (v: string) => {
+    const n = int(flag)(v);
+    if (n < 1) throw usage(`${flag} must be at least 1, got "${v}"`);
+    return n;
+  };
+}
+
 function numbers(flag: string) {
   return (v: string) => {
     const xs = v.split(',').map(Number);
@@ -36,12 +50,16 @@ function numbers(flag: string) {
 
 interface ServeFlags {
   model: ModelSource[];
+  modelConfigFile?: string;
   default?: string;
   host: string;
   grpcPort: number;
   restPort: number;
   maxMessageBytes: number;
   maxImagePixels: number;
+  maxRequestBatch: number;
+  requestTimeoutMs: number;
+  maxConcurrentStreams: number;
   threads?: number;
   executionProvider: ExecutionProvider;
   allowPartial?: boolean;
@@ -64,6 +82,8 @@ interface ServeFlags {
   apiKeysFile?: string;
   tlsCert?: string;
   tlsKey?: string;
+  tlsCa?: string;
+  metricsAuth?: boolean;
 }
 
 function readTlsFile(flag: string, path: string): Buffer {
@@ -75,9 +95,11 @@ function readTlsFile(flag: string, path: string): Buffer {
 }
 
 function tlsFiles(o: ServeFlags) {
+  if (o.tlsCa && !(o.tlsCert && o.tlsKey)) throw usage('--tls-ca (client certificates) needs TLS: give --tls-cert and --tls-key too');
   if (!o.tlsCert && !o.tlsKey) return undefined;
   if (!o.tlsCert || !o.tlsKey) throw usage('--tls-cert and --tls-key go together: give both, or neither for plain text');
-  return { cert: readTlsFile('--tls-cert', o.tlsCert), key: readTlsFile('--tls-key', o.tlsKey), certFile: o.tlsCert, keyFile: o.tlsKey };
+  const ca = o.tlsCa ? { ca: readTlsFile('--tls-ca', o.tlsCa), caFile: o.tlsCa } : {};
+  return { cert: readTlsFile('--tls-cert', o.tlsCert), key: readTlsFile('--tls-key', o.tlsKey), certFile: o.tlsCert, keyFile: o.tlsKey, ...ca };
 }
 
 const SECURITY_HELP = `
@@ -86,13 +108,17 @@ Security:
   request needs a key, sent as "authorization: Bearer KEY" (HTTP header or gRPC metadata; the
   bare key is accepted too). Others get UNAUTHENTICATED / 401. Left open: /healthz, /readyz,
   /v2/health/live, /v2/health/ready, KServe ServerLive/ServerReady (probes send no key) and
-  /metrics (Prometheus scrapes without one).
+  /metrics (Prometheus scrapes without one; --metrics-auth makes it need a key too).
   --api-keys-file is a JSON object of key names to keys, e.g.
     {"primary": "9f2c...", "secondary": "41ab..."}
-  (an empty value is an unused slot). It is re-read when it changes (folder watch, a stat every
+  (an empty value is an unused slot); a value "sha256:<64 hex digits>" is the SHA-256 of a key
+  (what accel deploy writes), so the file need not hold the key itself. It is re-read when it changes (folder watch, a stat every
   2 s, and SIGHUP), so keys rotate without a restart; a file that turns unreadable or invalid
   keeps the last good keys and logs an error. Prefer the file: --api-key values show in "ps".
-  --tls-cert/--tls-key (PEM) switch both ports to TLS (gRPC over TLS, REST over https).`;
+  --tls-cert/--tls-key (PEM) switch both ports to TLS (gRPC over TLS, REST over https).
+  --tls-ca (PEM CA bundle) adds mutual TLS: a client without a certificate signed by one of
+  these CAs fails the handshake, on every route (health included). Development certificates:
+  accel certs create --client.`;
 
 function preprocessOverrides(o: ServeFlags): Record<string, unknown> {
   const patch: Record<string, unknown> = {
@@ -129,12 +155,16 @@ export function serveCommand(): Command {
   return new Command('serve')
     .description('Serve ONNX models over the TensorFlow Serving gRPC and REST APIs')
     .requiredOption('--model <name=path[:version]>', 'a model version to serve (repeatable; versions default to 1, 2, ... in order)', (v, acc: ModelSource[]) => [...acc, parseModelFlag(v)], [])
+    .option('--model-config-file <file>', 'more model versions, from a JSON file re-read on SIGHUP to load new versions and unload old ones without a restart: {"models": [{"name": "m", "path": "m2.onnx", "version": 2}]}')
     .option('--default <name>', 'model that answers requests naming none (default: the only model)')
     .option('--host <host>', 'address to listen on', '0.0.0.0')
     .option('--grpc-port <port>', 'gRPC port (0: any free port)', int('--grpc-port'), 8500)
     .option('--rest-port <port>', 'REST port (0: any free port)', int('--rest-port'), 8501)
     .option('--max-message-bytes <n>', 'largest request or response, both protocols', int('--max-message-bytes'), DEFAULT_MAX_MESSAGE_BYTES)
     .option('--max-image-pixels <n>', 'largest decoded image (refuses decompression bombs)', int('--max-image-pixels'), DEFAULT_MAX_IMAGE_PIXELS)
+    .option('--max-request-batch <n>', 'most rows (images) one request may hold; more is INVALID_ARGUMENT / 400', positive('--max-request-batch'), DEFAULT_MAX_REQUEST_BATCH)
+    .option('--request-timeout-ms <ms>', 'a request still running after this long gets DEADLINE_EXCEEDED / 504 (0: no limit)', int('--request-timeout-ms'), DEFAULT_REQUEST_TIMEOUT_MS)
+    .option('--max-concurrent-streams <n>', 'most gRPC calls in flight per connection (HTTP/2 streams)', positive('--max-concurrent-streams'), DEFAULT_MAX_CONCURRENT_STREAMS)
     .option('--threads <n>', 'intra-op threads per model (default: all cores)', int('--threads'))
     .addOption(new Option('--execution-provider <ep>', 'ONNX Runtime execution provider').choices(['auto', 'cpu', 'cuda', 'tensorrt', 'webgpu']).default('auto'))
     .option('--allow-partial', 'serve the models that load when others fail')
@@ -156,6 +186,8 @@ export function serveCommand(): Command {
     .option('--api-keys-file <file>', 'accept the keys of this JSON file, re-read when it changes; see Security below')
     .option('--tls-cert <file>', 'PEM certificate (chain): serve gRPC and REST over TLS (needs --tls-key)')
     .option('--tls-key <file>', 'PEM private key of --tls-cert')
+    .option('--tls-ca <file>', 'PEM CA bundle: require client certificates it signed (mutual TLS; needs --tls-cert)')
+    .option('--metrics-auth', '/metrics needs an API key too (health endpoints stay open)')
     .option('-o, --output <format>', 'summary format: table, json, yaml', 'table')
     .addHelpText('after', SECURITY_HELP)
     .action(async (flags: ServeFlags) => {
@@ -168,17 +200,22 @@ export function serveCommand(): Command {
         import('../protocols/auth'),
       ]);
       if (tls) checkTls(tls); // before loading models: a bad pair fails fast
+      if (flags.metricsAuth && !(flags.apiKey?.length || flags.apiKeysFile)) throw usage('--metrics-auth needs API keys: give --api-key or --api-keys-file');
+      const modelConfig = flags.modelConfigFile ? await import('../runtime/model-config') : undefined;
+      const fromFile = modelConfig?.readModelConfig(flags.modelConfigFile!) ?? [];
       const logger = pino({ level: flags.logLevel, base: { service: 'accel' } }, destination(2));
       const apiKeys =
         flags.apiKey?.length || flags.apiKeysFile ? await ApiKeys.open({ keys: flags.apiKey, file: flags.apiKeysFile, logger }) : undefined;
       // SIGHUP re-reads the key file now (the watch and the poll catch changes anyway).
       if (apiKeys?.file) process.on('SIGHUP', () => void apiKeys.reload('SIGHUP'));
       const patch = preprocessOverrides(flags);
-      const sources = flags.model.map((m) => ({ ...m, preprocess: patch }));
+      const sources = [...flags.model, ...fromFile].map((m) => ({ ...m, preprocess: patch }));
       const runtime = new Runtime({
         threads: flags.threads,
         executionProvider: flags.executionProvider,
         maxImagePixels: flags.maxImagePixels,
+        maxRequestBatch: flags.maxRequestBatch,
+        requestTimeoutMs: flags.requestTimeoutMs,
         allowPartial: flags.allowPartial,
         defaultModel: flags.default,
         batching: {
@@ -212,8 +249,10 @@ export function serveCommand(): Command {
         grpcPort: flags.grpcPort,
         restPort: flags.restPort,
         maxMessageBytes: flags.maxMessageBytes,
+        maxConcurrentStreams: flags.maxConcurrentStreams,
         logger,
         apiKeys,
+        metricsAuth: flags.metricsAuth,
         tls,
       }).catch(async (err) => {
         apiKeys?.close();
@@ -224,13 +263,19 @@ export function serveCommand(): Command {
         grpc: `${flags.host}:${server.grpcPort}`,
         rest: `${flags.host}:${server.restPort}`,
         tls: server.tls,
-        auth: apiKeys ? { keys: apiKeys.names, file: apiKeys.file ?? null } : null,
+        mutualTls: server.mutualTls,
+        auth: apiKeys ? { keys: apiKeys.names, file: apiKeys.file ?? null, metrics: Boolean(flags.metricsAuth) } : null,
         models: runtime.servables().map(describe),
       };
-      logger.info({ grpcPort: server.grpcPort, restPort: server.restPort, tls: server.tls, apiKeys: apiKeys?.names ?? null }, 'ready');
+      logger.info({ grpcPort: server.grpcPort, restPort: server.restPort, tls: server.tls, mutualTls: server.mutualTls, apiKeys: apiKeys?.names ?? null }, 'ready');
+      if (modelConfig) {
+        // SIGHUP applies the models file: new versions load, then versions no longer listed unload.
+        const reload = modelConfig.modelConfigReloader(runtime, flags.modelConfigFile!, flags.model, logger, (m) => ({ ...m, preprocess: patch }));
+        process.on('SIGHUP', () => void reload('SIGHUP'));
+      }
       emit(format, summary, () =>
         [
-          `gRPC ${summary.grpc}  REST ${summary.rest}${tls ? '  (TLS)' : ''}  API keys: ${apiKeys ? apiKeys.names.join(', ') : 'none (open)'}`,
+          `gRPC ${summary.grpc}  REST ${summary.rest}${tls ? (tls.ca ? '  (mutual TLS)' : '  (TLS)') : ''}  API keys: ${apiKeys ? apiKeys.names.join(', ') : 'none (open)'}`,
           renderTable(
             ['MODEL', 'VERSION', 'INPUTS', 'OUTPUTS', 'PREPROCESSING'],
             summary.models.map((m) => [

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AccelError } from '../errors';
+import { hashedKeyFile } from '../protocols/key-hash';
 import { parseModelRef } from '../workspace/names';
 import type { ComputeType, ImageRecord, ServiceRecord, ServiceState } from '../workspace/types';
 import type { Workspace } from '../workspace/workspace';
@@ -248,7 +249,7 @@ export async function regenerateKey(ws: Workspace, name: string, which: 'primary
   } else {
     const runDir = join(serviceDir(ws, name), 'run');
     const tmp = join(runDir, `.keys.${process.pid}`);
-    writeFileSync(tmp, JSON.stringify(keys), { mode: 0o600 });
+    writeFileSync(tmp, hashedKeyFile(keys), { mode: 0o600 });
     renameSync(tmp, join(runDir, 'keys.json'));
   }
   return (await ws.updateService(name, { keys }))!;

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { OciLayout } from '../image/layout';
 import { missingTools } from '../image/test-registry';
+import { hashKey } from '../protocols/key-hash';
 import { DRAIN_MS, imageServeArgs, kubernetesManifests, PRESTOP_SLEEP_S, TERMINATION_GRACE_S, toYaml, type KubeObject, type KubernetesSpec } from './k8s-manifests';
 
 const CERT = '-----BEGIN CERTIFICATE-----\nMIIBcert\n-----END CERTIFICATE-----\n';
@@ -184,10 +185,11 @@ describe('kubernetesManifests', () => {
     });
   });
 
-  it('auth: an Opaque Secret with keys.json mounted at /run/accel, and the server told to read it', () => {
+  it('auth: an Opaque Secret with keys.json (SHA-256 hashes only) mounted at /run/accel, and the server told to read it', () => {
     const [sec, dep] = kubernetesManifests(CASES.auth!) as Any[];
     expect(sec.type).toBe('Opaque');
-    expect(JSON.parse(Buffer.from(sec.data['keys.json'], 'base64').toString())).toEqual(CASES.auth!.keys);
+    const { primary, secondary } = CASES.auth!.keys!;
+    expect(JSON.parse(Buffer.from(sec.data['keys.json'], 'base64').toString())).toEqual({ primary: hashKey(primary!), secondary: hashKey(secondary!) });
     const c = dep.spec.template.spec.containers[0];
     expect(c.args.slice(-2)).toEqual(['--api-keys-file', '/run/accel/keys.json']);
     expect(c.volumeMounts).toContainEqual({ name: 'secrets', mountPath: '/run/accel', readOnly: true });

@@ -22,6 +22,7 @@ import { createHash } from 'node:crypto';
 import YAML from 'yaml';
 import { AccelError } from '../errors';
 import { OciLayout } from '../image/layout';
+import { hashedKeyFile } from '../protocols/key-hash';
 import type { DeploySpec } from './target';
 
 export const GRPC_PORT = 8500;
@@ -127,7 +128,7 @@ const b64 = (text: string) => Buffer.from(text, 'utf8').toString('base64');
 function secret(spec: KubernetesSpec, metadata: (name: string) => KubeObject['metadata']): KubeObject | undefined {
   if (!spec.keys && !spec.tls) return undefined;
   const data: Record<string, string> = {};
-  if (spec.keys) data['keys.json'] = b64(JSON.stringify(spec.keys));
+  if (spec.keys) data['keys.json'] = b64(hashedKeyFile(spec.keys));
   if (spec.tls) Object.assign(data, { 'tls.crt': b64(spec.tls.cert), 'tls.key': b64(spec.tls.key) });
   // kubernetes.io/tls requires tls.crt and tls.key and allows other entries (keys.json).
   return { apiVersion: 'v1', kind: 'Secret', metadata: metadata(secretName(spec.service)), type: spec.tls ? 'kubernetes.io/tls' : 'Opaque', data };

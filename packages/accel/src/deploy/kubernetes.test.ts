@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { OciLayout } from '../image/layout';
 import { missingTools, startRegistry } from '../image/test-registry';
+import { hashKey } from '../protocols/key-hash';
 import type { ServiceRecord } from '../workspace/types';
 import type { Workspace } from '../workspace/workspace';
 import { dryRun } from './dry-run';
@@ -217,11 +218,11 @@ describe('KubernetesTarget.logs and stop', () => {
     expect(api.calls).toEqual([]);
   });
 
-  it('updateKeys rewrites only keys.json in the Secret', async () => {
+  it('updateKeys rewrites only keys.json in the Secret, as SHA-256 hashes', async () => {
     const api = new FakeKubeApi();
     const deployed = await new KubernetesTarget({ api, resolveImage: resolver }).start(spec({ keys: { primary: 'p', secondary: 's' } }), () => undefined);
     await updateKeys({ name: 'resnet-svc', runtime: deployed.runtime } as ServiceRecord, { primary: 'p', secondary: 'new' }, api);
-    expect(api.calls.at(-1)).toBe('patch serving/resnet-svc-secrets keys.json {"primary":"p","secondary":"new"}');
+    expect(api.calls.at(-1)).toBe(`patch serving/resnet-svc-secrets keys.json {"primary":"${hashKey('p')}","secondary":"${hashKey('new')}"}`);
     await expect(updateKeys({ name: 'x', runtime: {} } as unknown as ServiceRecord, {}, api)).rejects.toThrow(/no Kubernetes Secret recorded/);
   });
 });

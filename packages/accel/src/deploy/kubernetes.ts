@@ -1,4 +1,5 @@
 import { AccelError } from '../errors';
+import { hashedKeyFile } from '../protocols/key-hash';
 import { parseModelRef } from '../workspace/names';
 import type { ServiceRecord, ServiceState } from '../workspace/types';
 import { imageReference } from './dry-run';
@@ -201,6 +202,6 @@ export async function updateKeys(service: ServiceRecord, keys: Record<string, st
   const r = readRuntime(service.runtime);
   if (!r?.secret) throw new AccelError('ACCEL_ERR_USAGE', { reason: `service ${service.name} has no Kubernetes Secret recorded: was it deployed with --auth?` });
   const client = api ?? (await clientNodeApi(r));
-  const json = JSON.stringify({ primary: keys.primary, secondary: keys.secondary });
+  const json = hashedKeyFile({ primary: keys.primary ?? '', secondary: keys.secondary ?? '' });
   await client.patchSecretData(r.namespace, r.secret, { 'keys.json': Buffer.from(json).toString('base64') });
 }

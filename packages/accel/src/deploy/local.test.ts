@@ -1,8 +1,10 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { modelDir, tinyClassifier } from '../test-util/models';
-import { LocalTarget } from './local';
+import { ApiKeys } from '../protocols/auth';
+import { hashKey } from '../protocols/key-hash';
+import { LocalTarget, writeSecrets } from './local';
 import { alive } from './probe';
 import { readSupervisorState } from './supervisor';
 import type { Deployed, DeploySpec } from './target';
@@ -80,4 +82,23 @@ describe('LocalTarget', () => {
       await target.stop(deployed.runtime);
     }
   }, 120_000);
+});
+
+describe('writeSecrets', () => {
+  it('keeps only the keys\' SHA-256 at rest (mode 0600), which the server accepts', async () => {
+    const keys = { primary: 'plain-primary-4f1e', secondary: 'plain-secondary-9a0c' };
+    const runDir = join(files.dir, 'secrets-run');
+    expect(writeSecrets(spec('svc-s', { keys }), runDir)).toEqual(['--api-keys-file', join(runDir, 'keys.json')]);
+    const text = readFileSync(join(runDir, 'keys.json'), 'utf8');
+    expect(JSON.parse(text)).toEqual({ primary: hashKey(keys.primary), secondary: hashKey(keys.secondary) });
+    expect(text).not.toMatch(/plain-/);
+    expect(statSync(join(runDir, 'keys.json')).mode & 0o777).toBe(0o600);
+    const accepted = await ApiKeys.open({ file: join(runDir, 'keys.json'), watch: false });
+    try {
+      expect(accepted.refusal(`Bearer ${keys.secondary}`)).toBeUndefined();
+      expect(accepted.refusal(hashKey(keys.primary))).toBe('the API key is not valid'); // the hash is not a key
+    } finally {
+      accepted.close();
+    }
+  });
 });

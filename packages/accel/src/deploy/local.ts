@@ -3,6 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { hashedKeyFile } from '../protocols/key-hash';
 import { alive, probeReady, tailFile } from './probe';
 import { readSupervisorState, type SuperviseConfig } from './supervisor';
 import type { DeploySpec, Deployed, DeployTarget } from './target';
@@ -23,12 +24,15 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Writes the keys and TLS files a server reads (`run/keys.json`, `run/tls.crt`, `run/tls.key`); returns the serve flags for them. */
+/**
+ * Writes the files a server reads (`run/keys.json` with the keys' SHA-256 only, `run/tls.crt`,
+ * `run/tls.key`); returns the serve flags for them.
+ */
 export function writeSecrets(spec: DeploySpec, runDir: string, pathInServer = runDir): string[] {
   mkdirSync(runDir, { recursive: true, mode: 0o700 });
   const flags: string[] = [];
   if (spec.keys) {
-    writeFileSync(join(runDir, 'keys.json'), JSON.stringify(spec.keys), { mode: 0o600 });
+    writeFileSync(join(runDir, 'keys.json'), hashedKeyFile(spec.keys), { mode: 0o600 });
     flags.push('--api-keys-file', join(pathInServer, 'keys.json'));
   }
   if (spec.tls) {

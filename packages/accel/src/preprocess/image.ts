@@ -21,8 +21,9 @@ export async function decodeImageInto(
 ): Promise<void> {
   let pixels: Buffer;
   let channels: number;
+  const maxPixels = where.maxPixels ?? DEFAULT_MAX_IMAGE_PIXELS;
   try {
-    const limits = { limitInputPixels: where.maxPixels ?? DEFAULT_MAX_IMAGE_PIXELS, failOn: 'error' as const };
+    const limits = { limitInputPixels: maxPixels, failOn: 'error' as const };
     let out = await resized(sharp(bytes, limits), spec).raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
     // Grey images stay one channel (expanded while normalizing, cheaper than a colourspace pass);
     // anything else that is not RGB (CMYK JPEGs) goes through an sRGB conversion.
@@ -35,7 +36,9 @@ export async function decodeImageInto(
     pixels = out.data;
     channels = out.info.channels;
   } catch (err) {
-    const reason = (err instanceof Error ? err.message : String(err)).replace(/\s+/g, ' ').trim();
+    let reason = (err instanceof Error ? err.message : String(err)).replace(/\s+/g, ' ').trim();
+    // libvips reads the size from the header: nothing was decoded (a decompression bomb costs nothing).
+    if (/exceeds pixel limit/i.test(reason)) reason = `its header declares more pixels than the pixel limit of ${maxPixels} (--max-image-pixels); nothing was decoded`;
     throw new AccelError('ACCEL_ERR_BAD_IMAGE', { input: where.input, index: where.index, reason }, { cause: err });
   }
   normalizeInto(pixels, channels, spec, target, offset);

@@ -4,6 +4,7 @@ import pino from 'pino';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { modelDir } from '../test-util/models';
 import { ApiKeys, parseKeyFile, presentedKey, type ApiKeysOptions } from './auth';
+import { hashKey, hashedKeyFile } from './key-hash';
 
 const files = modelDir();
 const opened: ApiKeys[] = [];
@@ -39,6 +40,7 @@ describe('parseKeyFile', () => {
     ['{"primary": 3}', /"primary" is not a string/],
     ['{"primary": "has space"}', /key "primary" has spaces or characters outside printable ASCII/],
     ['{"primary": ""}', /it holds no key\. It must be a JSON object of key names to keys/],
+    ['{"primary": "sha256:abc"}', /key "primary" starts with "sha256:" but is not "sha256:" and 64 hex digits/],
   ])('refuses %s with ACCEL_ERR_BAD_KEY_FILE', (text, message) => {
     expect(() => parseKeyFile(text, 'f')).toThrow(message);
     expect(() => parseKeyFile(text, 'f')).toThrow(expect.objectContaining({ code: 'ACCEL_ERR_BAD_KEY_FILE' }));
@@ -147,5 +149,34 @@ describe('ApiKeys', () => {
     expect(keys.names).toEqual(['--api-key #1', 'primary']);
     expect(keys.refusal('from-flag')).toBeUndefined();
     expect(keys.refusal('from-file')).toBeUndefined();
+  });
+});
+
+describe('hashed keys', () => {
+  const hash = hashKey('alpha-key-1');
+
+  it('hashKey and hashedKeyFile write sha256:<64 hex>, leaving empty slots and hashes as they are', () => {
+    expect(hash).toBe('sha256:43b55e4e8bedb56b2b27b73ae0cdbc9ff724dd55b1af0bd7e67d7e5c919c3d29'); // sha256sum of the key's bytes
+    expect(JSON.parse(hashedKeyFile({ primary: 'alpha-key-1', secondary: '', other: hash }))).toEqual({ primary: hash, secondary: '', other: hash });
+  });
+
+  it('a key file of hashes accepts the keys and refuses others, the hash itself included', async () => {
+    const file = files.write('hashed.json', hashedKeyFile({ primary: 'alpha-key-1', secondary: 'beta-key-2' }));
+    const keys = await open({ file, watch: false });
+    expect(keys.names).toEqual(['primary', 'secondary']);
+    expect(keys.refusal('Bearer alpha-key-1')).toBeUndefined();
+    expect(keys.refusal('beta-key-2')).toBeUndefined();
+    expect(keys.refusal('Bearer alpha-key-2')).toBe('the API key is not valid');
+    expect(keys.refusal(`Bearer ${hash}`)).toBe('the API key is not valid');
+  });
+
+  it('mixes plain and hashed keys, upper-case hex too, in a file and on the command line', async () => {
+    const file = files.write('mixed.json', JSON.stringify({ primary: hash.toUpperCase().replace('SHA256', 'sha256'), secondary: 'plain-key' }));
+    const keys = await open({ file, keys: [hashKey('flag-key')], watch: false });
+    expect(keys.refusal('alpha-key-1')).toBeUndefined();
+    expect(keys.refusal('plain-key')).toBeUndefined();
+    expect(keys.refusal('flag-key')).toBeUndefined();
+    expect(keys.refusal('wrong-key')).toBe('the API key is not valid');
+    await expect(ApiKeys.open({ keys: ['sha256:123'] })).rejects.toThrow('--api-key #1 starts with "sha256:" but is not "sha256:" and 64 hex digits');
   });
 });

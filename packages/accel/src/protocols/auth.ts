@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
@@ -6,20 +6,35 @@ import * as grpc from '@grpc/grpc-js';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { AccelError } from '../errors';
+import { HASHED_KEY, keyDigest } from './key-hash';
 import { grpcError } from './tfserving-grpc';
 import { sendError } from './tfserving-rest';
 
+/** Always open, keys or not: liveness and readiness (Kubernetes probes send no key). */
+export const HEALTH_REST_ROUTES: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/v2/health/live', '/v2/health/ready']);
 /**
- * Left open when keys are set: liveness and readiness (Kubernetes probes send no key) and
- * /metrics (Prometheus scrapes without one). They tell whether the server is up and how busy
- * it is, never a prediction; keep the REST port off the internet if that is too much.
+ * Left open when keys are set, unless `--metrics-auth`: the health routes and /metrics
+ * (Prometheus scrapes without a key by default). They tell whether the server is up and how
+ * busy it is, never a prediction.
  */
-export const OPEN_REST_ROUTES: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics', '/v2/health/live', '/v2/health/ready']);
+export const OPEN_REST_ROUTES: ReadonlySet<string> = new Set([...HEALTH_REST_ROUTES, '/metrics']);
 export const OPEN_GRPC_METHODS: ReadonlySet<string> = new Set(['/inference.GRPCInferenceService/ServerLive', '/inference.GRPCInferenceService/ServerReady']);
 
 /** Keys travel in a header: printable ASCII, no spaces. */
 const KEY_CHARS = /^[\x21-\x7e]+$/;
-const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
+
+/** Why a key (or `sha256:` hash) value is unusable, or undefined when it is fine. */
+function keyProblem(value: string): string | undefined {
+  if (!KEY_CHARS.test(value)) return 'has spaces or characters outside printable ASCII';
+  if (/^sha256:/i.test(value) && !HASHED_KEY.test(value)) return 'starts with "sha256:" but is not "sha256:" and 64 hex digits';
+  return undefined;
+}
+
+/** The SHA-256 a presented key must match: decoded from a `sha256:` value, else computed. */
+const storedDigest = (value: string) => {
+  const hex = HASHED_KEY.exec(value)?.[1];
+  return hex ? Buffer.from(hex, 'hex') : keyDigest(value);
+};
 
 /** A key named in a file or on the command line, kept only as its SHA-256. */
 interface StoredKey {
@@ -30,7 +45,7 @@ interface StoredKey {
 export interface ApiKeysOptions {
   /** Keys that never change (`--api-key`). */
   keys?: readonly string[];
-  /** A JSON file `{"name": "key", ...}` re-read when it changes (`--api-keys-file`). */
+  /** A JSON file `{"name": "key" | "sha256:<hex>", ...}` re-read when it changes (`--api-keys-file`). */
   file?: string;
   /** How often the file is stat'ed, besides fs.watch on its folder. Default 2000 ms. */
   pollMs?: number;
@@ -39,7 +54,7 @@ export interface ApiKeysOptions {
   logger?: Logger;
 }
 
-/** `{"primary": "k1", "secondary": ""}` -> named keys; empty values are unused slots. */
+/** `{"primary": "k1", "secondary": "sha256:<hex>"}` -> named keys or hashes; empty values are unused slots. */
 export function parseKeyFile(text: string, path: string): Map<string, string> {
   const bad = (reason: string) => new AccelError('ACCEL_ERR_BAD_KEY_FILE', { path, reason });
   let json: unknown;
@@ -53,7 +68,8 @@ export function parseKeyFile(text: string, path: string): Map<string, string> {
   for (const [name, value] of Object.entries(json)) {
     if (typeof value !== 'string') throw bad(`"${name}" is not a string`);
     if (value === '') continue;
-    if (!KEY_CHARS.test(value)) throw bad(`key "${name}" has spaces or characters outside printable ASCII`);
+    const problem = keyProblem(value);
+    if (problem) throw bad(`key "${name}" ${problem}`);
     keys.set(name, value);
   }
   if (keys.size === 0) throw bad('it holds no key');
@@ -89,8 +105,9 @@ export class ApiKeys {
     this.#logger = opts.logger;
     this.file = opts.file === undefined ? undefined : resolve(opts.file);
     this.#fixed = (opts.keys ?? []).map((key, i) => {
-      if (!KEY_CHARS.test(key)) throw new AccelError('ACCEL_ERR_USAGE', { reason: `--api-key #${i + 1} has spaces or characters outside printable ASCII` });
-      return { name: `--api-key #${i + 1}`, digest: digest(key) };
+      const problem = keyProblem(key);
+      if (problem) throw new AccelError('ACCEL_ERR_USAGE', { reason: `--api-key #${i + 1} ${problem}` });
+      return { name: `--api-key #${i + 1}`, digest: storedDigest(key) };
     });
   }
 
@@ -117,12 +134,13 @@ export class ApiKeys {
 
   /**
    * Why an `authorization` value is refused, or undefined when it carries an accepted key.
-   * Every stored key is compared, in constant time, against the hash of the one presented.
+   * Every stored key is compared, in constant time, against the hash of the one presented
+   * (SHA-256 digests: always 32 bytes, so timingSafeEqual never sees unequal lengths).
    */
   refusal(header: string | undefined): string | undefined {
     const key = presentedKey(header);
     if (key === undefined) return 'no API key was sent';
-    const h = digest(key);
+    const h = keyDigest(key);
     let ok = false;
     for (const k of [...this.#fixed, ...this.#fromFile]) ok = timingSafeEqual(k.digest, h) || ok;
     return ok ? undefined : 'the API key is not valid';
@@ -160,7 +178,7 @@ export class ApiKeys {
 
   #load(text: string, file: string): void {
     const parsed = parseKeyFile(text, file);
-    this.#fromFile = [...parsed].map(([name, key]) => ({ name, digest: digest(key) }));
+    this.#fromFile = [...parsed].map(([name, key]) => ({ name, digest: storedDigest(key) }));
     this.#lastText = text;
   }
 
@@ -228,10 +246,10 @@ export function grpcAuthInterceptor(keys: ApiKeys, onRefused: (problem: string) 
   };
 }
 
-/** The key check of every REST request but {@link OPEN_REST_ROUTES}, before the body is read. */
-export function addRestAuth(app: FastifyInstance, keys: ApiKeys, onRefused: (problem: string) => void): void {
+/** The key check of every REST request but the `open` routes ({@link OPEN_REST_ROUTES} by default), before the body is read. */
+export function addRestAuth(app: FastifyInstance, keys: ApiKeys, onRefused: (problem: string) => void, open: ReadonlySet<string> = OPEN_REST_ROUTES): void {
   app.addHook('onRequest', async (req, reply) => {
-    if (req.routeOptions.url !== undefined && OPEN_REST_ROUTES.has(req.routeOptions.url)) return;
+    if (req.routeOptions.url !== undefined && open.has(req.routeOptions.url)) return;
     const problem = keys.refusal(req.headers.authorization);
     if (problem === undefined) return;
     onRefused(problem);

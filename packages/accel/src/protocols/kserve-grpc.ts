@@ -19,7 +19,7 @@ import {
   tensorFromValues,
 } from './kserve-tensor';
 import type { ServerMetrics } from './metrics';
-import { grpcError } from './tfserving-grpc';
+import { addDecodingService, grpcError } from './tfserving-grpc';
 
 /** InferTensorContents as proto-loader gives it (int64 as strings, bytes as Buffers). */
 type ContentsObject = Record<string, unknown[] | undefined>;
@@ -150,7 +150,7 @@ export function addKServeServices(server: grpc.Server, runtime: Runtime, metrics
     };
 
   type ModelRequest = { name?: string; version?: string };
-  server.addService(protos.GRPCInferenceService.service, {
+  addDecodingService(server, protos.GRPCInferenceService.service, {
     ServerLive: unary(() => ({ live: true })),
     ServerReady: unary(() => ({ ready: runtime.ready })),
     ServerMetadata: unary(() => SERVER_METADATA),

@@ -17,6 +17,7 @@ import {
   tensorFromValues,
 } from './kserve-tensor';
 import type { ServerMetrics } from './metrics';
+import { checkJsonDepth } from './rest-json';
 import { clientGone, sendError } from './tfserving-rest';
 
 /** Header of the binary tensor data extension: byte length of the JSON part at the start of the body. */
@@ -57,6 +58,7 @@ function splitBody(body: unknown, header: string | string[] | undefined): { json
     throw badRequest(`the body is not valid JSON (${(err as Error).message})`);
   }
   if (!isObject(json)) throw badRequest('the inference request must be a JSON object');
+  checkJsonDepth(json);
   return { json, binary: buf.subarray(jsonLength) };
 }
 

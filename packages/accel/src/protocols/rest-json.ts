@@ -11,6 +11,9 @@ export interface RestPredictRequest {
 
 const B64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
+/** Deepest JSON a request may nest: tensors of up to 32 dimensions, inside the request's own objects. */
+export const MAX_JSON_DEPTH = 40;
+
 function bad(reason: string): AccelError {
   return new AccelError('ACCEL_ERR_BAD_REQUEST', { reason });
 }
@@ -69,11 +72,27 @@ export function jsonToTensor(input: string, value: unknown, target: SignatureTen
 }
 
 /**
+ * Refuses JSON nested deeper than {@link MAX_JSON_DEPTH}, before anything recurses over it (a
+ * 1 MB body can nest 500,000 levels: enough to overflow the stack of any recursive walk).
+ */
+export function checkJsonDepth(value: unknown): void {
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (depth > MAX_JSON_DEPTH) throw bad(`the JSON nests deeper than ${MAX_JSON_DEPTH} levels`);
+    for (const child of Array.isArray(v) ? v : Object.values(v as object)) {
+      if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+    }
+  }
+}
+
+/**
  * Parses a predict body in row (`instances`) or columnar (`inputs`) format. A bare value (not
  * an object of names) goes to the model's single input; base64 values to its `images` alias.
  */
 export function parsePredictBody(body: unknown, sig: Signature): RestPredictRequest {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw bad('the body must be a JSON object');
+  checkJsonDepth(body);
   const b = body as Record<string, unknown>;
   if (b.signature_name !== undefined && typeof b.signature_name !== 'string') throw bad('"signature_name" must be a string');
   const hasInstances = b.instances !== undefined;

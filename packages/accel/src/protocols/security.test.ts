@@ -8,6 +8,7 @@ import { PredictionClient, PredictionError } from '@accel/client';
 import { loadServingProtos } from '@accel/client/proto';
 import { Agent, fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createDevCerts } from '../cli/certs';
 import { Runtime } from '../runtime/runtime';
 import { modelDir, tinyClassifier } from '../test-util/models';
 import { startTestServer } from '../test-util/server';
@@ -33,12 +34,10 @@ try {
   console.warn('skipping the TLS tests: no openssl binary to make a test certificate');
 }
 
-/** A self-signed certificate for localhost and 127.0.0.1, made now. */
-function selfSigned(name: string): { cert: string; key: string } {
-  const [key, cert] = [join(files.dir, `${name}.key`), join(files.dir, `${name}.pem`)];
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1',
-    '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' });
-  return { cert, key };
+/** A server certificate for localhost and 127.0.0.1 and the CA that signed it (`accel certs create`), made now. */
+async function devPair(name: string): Promise<{ cert: string; key: string; ca: string }> {
+  const made = await createDevCerts({ out: join(files.dir, name), days: 1 });
+  return { ...made.server, ca: made.ca.cert };
 }
 
 // ---------------------------------------------------------------------------
@@ -233,6 +232,41 @@ describe('API keys on every protocol (plain text)', () => {
   });
 });
 
+describe('--metrics-auth', () => {
+  let guarded: Awaited<ReturnType<typeof startTestServer>>;
+  let guardKeys: ApiKeys;
+  beforeAll(async () => {
+    guardKeys = await ApiKeys.open({ keys: [PRIMARY] });
+    guarded = await startTestServer([{ name: 'tiny', path: model }], { apiKeys: guardKeys, metricsAuth: true });
+  });
+  afterAll(async () => {
+    await guarded?.shutdown();
+    guardKeys?.close();
+  });
+
+  it('makes /metrics need a key; health endpoints stay open', async () => {
+    const r = restCaller({ grpcAddress: guarded.grpcAddress, rest: guarded.rest });
+    expectRefused(await r('GET', '/metrics'), 'no API key was sent');
+    expectRefused(await r('GET', '/metrics', undefined, `Bearer ${WRONG}`), 'the API key is not valid');
+    expect(await r('GET', '/metrics', undefined, `Bearer ${PRIMARY}`)).toEqual({ ok: true, status: 200 });
+    for (const path of ['/healthz', '/readyz', '/v2/health/live', '/v2/health/ready']) expect(await r('GET', path), path).toEqual({ ok: true, status: 200 });
+    const metrics = await (await fetch(guarded.rest + '/metrics', { headers: { authorization: `Bearer ${PRIMARY}` } })).text();
+    expect(metrics).toMatch(/^accel_unauthenticated_requests_total\{protocol="rest"\} 2$/m);
+  });
+
+  it('is refused without API keys (ACCEL_ERR_USAGE)', async () => {
+    const runtime = new Runtime({ threads: 1 });
+    try {
+      await expect(startServer(runtime, { host: '127.0.0.1', grpcPort: 0, restPort: 0, metricsAuth: true })).rejects.toMatchObject({
+        code: 'ACCEL_ERR_USAGE',
+        message: '--metrics-auth needs API keys (--api-key or --api-keys-file)',
+      });
+    } finally {
+      await runtime.close();
+    }
+  });
+});
+
 describe.skipIf(!openssl)('TLS with API keys', () => {
   let tlsServer: Awaited<ReturnType<typeof startTestServer>>;
   let ca: Buffer;
@@ -240,10 +274,10 @@ describe.skipIf(!openssl)('TLS with API keys', () => {
   let tlsKeys: ApiKeys;
 
   beforeAll(async () => {
-    const { cert, key } = selfSigned('server');
-    ca = readFileSync(cert);
+    const { cert, key, ca: caFile } = await devPair('server');
+    ca = readFileSync(caFile);
     tlsKeys = await ApiKeys.open({ keys: [PRIMARY, SECONDARY] });
-    tlsServer = await startTestServer([{ name: 'tiny', path: model }], { apiKeys: tlsKeys, tls: { cert: ca, key: readFileSync(key) } });
+    tlsServer = await startTestServer([{ name: 'tiny', path: model }], { apiKeys: tlsKeys, tls: { cert: readFileSync(cert), key: readFileSync(key) } });
     target = { grpcAddress: tlsServer.grpcAddress, rest: `https://127.0.0.1:${tlsServer.restPort}`, ca };
   });
   afterAll(async () => {
@@ -287,8 +321,7 @@ describe.skipIf(!openssl)('TLS with API keys', () => {
   });
 
   it('refuses to start with a certificate and a key that do not match', async () => {
-    const a = selfSigned('a');
-    const b = selfSigned('b');
+    const [a, b] = await Promise.all([devPair('a'), devPair('b')]);
     const runtime = new Runtime({ threads: 1 });
     try {
       await expect(
@@ -306,7 +339,10 @@ describe('accel serve flags', () => {
   it('--help lists the API key and TLS flags and the key file format', () => {
     const help = run(['serve', '--help']);
     expect(help.status).toBe(0);
-    for (const flag of ['--api-key <key>', '--api-keys-file <file>', '--tls-cert <file>', '--tls-key <file>']) expect(help.stdout).toContain(flag);
+    for (const flag of ['--api-key <key>', '--api-keys-file <file>', '--tls-cert <file>', '--tls-key <file>', '--tls-ca <file>', '--metrics-auth']) {
+      expect(help.stdout).toContain(flag);
+    }
+    expect(help.stdout).toContain('"sha256:<64 hex digits>" is the SHA-256 of a key');
     expect(help.stdout).toContain('{"primary": "9f2c...", "secondary": "41ab..."}');
     expect(help.stdout).toMatch(/Left open: \/healthz, \/readyz/);
   });
@@ -318,10 +354,16 @@ describe('accel serve flags', () => {
     const half = run(['serve', '--model', `tiny=${model}`, '--tls-cert', 'cert.pem']);
     expect(half.status).toBe(2);
     expect(half.stderr).toContain('--tls-cert and --tls-key go together');
+    const caOnly = run(['serve', '--model', `tiny=${model}`, '--tls-ca', 'ca.pem']);
+    expect(caOnly.status).toBe(2);
+    expect(caOnly.stderr).toContain('--tls-ca (client certificates) needs TLS: give --tls-cert and --tls-key too');
+    const metricsOnly = run(['serve', '--model', `tiny=${model}`, '--metrics-auth', '-o', 'json']);
+    expect(metricsOnly.status).toBe(2);
+    expect(JSON.parse(metricsOnly.stderr.trim().split('\n').at(-1)!).error).toMatchObject({ code: 'ACCEL_ERR_USAGE', message: '--metrics-auth needs API keys: give --api-key or --api-keys-file' });
   });
 
   it.skipIf(!openssl)('serves with --api-keys-file and --tls-cert/--tls-key, reloads keys on SIGHUP, stops on SIGTERM', async () => {
-    const { cert, key } = selfSigned('cli');
+    const { cert, key, ca: caFile } = await devPair('cli');
     const file = files.write('cli-keys.json', JSON.stringify({ primary: PRIMARY, secondary: '' }));
     const child: ChildProcess = spawn(
       process.execPath,
@@ -345,7 +387,7 @@ describe('accel serve flags', () => {
       }
       expect(summary, stderr).toBeDefined();
       expect(summary).toMatchObject({ tls: true, auth: { keys: ['primary'], file } });
-        const t: Target = { grpcAddress: summary.grpc, rest: `https://${summary.rest}`, ca: readFileSync(cert) };
+      const t: Target = { grpcAddress: summary.grpc, rest: `https://${summary.rest}`, ca: readFileSync(caFile) };
       const { 'TF Serving gRPC ModelService.GetModelStatus': grpcStatus, 'KServe REST infer': restInfer } = probes(t);
       expect(await grpcStatus(`Bearer ${PRIMARY}`)).toEqual({ ok: true });
       expect(await restInfer(PRIMARY)).toMatchObject({ ok: true });

@@ -1,3 +1,4 @@
+import { DEFAULT_MAX_MESSAGE_BYTES } from '../defaults';
 import { AccelError } from '../errors';
 import type { Signature, SignatureTensor } from '../runtime/signature';
 import {
@@ -54,8 +55,11 @@ export interface TensorProtoObject {
   [field: string]: unknown;
 }
 
-/** Upper bound on elements a request may declare (guards allocations for broadcast scalars). */
+/** Upper bound on elements a request may declare. */
 export const MAX_ELEMENTS = 1 << 28;
+
+/** Largest tensor a single broadcast value may fill: a few bytes on the wire must not allocate gigabytes. */
+export const MAX_BROADCAST_BYTES = DEFAULT_MAX_MESSAGE_BYTES;
 
 function badTensor(input: string, reason: string): AccelError {
   return new AccelError('ACCEL_ERR_BAD_TENSOR', { input, reason });
@@ -99,6 +103,9 @@ export function decodeTensorProto(input: string, proto: TensorProtoObject): Tens
   }
   // TensorFlow broadcasts a single value over the whole shape.
   if (values.length === 1 && shape) {
+    if (n * bytesPerElement(dtype) > MAX_BROADCAST_BYTES) {
+      throw badTensor(input, `one value broadcast over shape [${shape.join(',')}] would fill ${n * bytesPerElement(dtype)} bytes (at most ${MAX_BROADCAST_BYTES}); send the values`);
+    }
     const data = allocate(dtype, n);
     (data as { fill(v: number | bigint): unknown }).fill(fromNumbers(dtype, values)[0]);
     return { dtype, shape, data };

@@ -34,6 +34,39 @@ export function callLifetime(call: grpc.ServerUnaryCall<unknown, unknown>): { de
   return { deadline, signal: controller.signal };
 }
 
+/** A request body that did not decode as its method's protobuf message. */
+class Undecodable {
+  constructor(readonly reason: string) {}
+}
+
+/**
+ * `server.addService`, except that a body that is not a valid protobuf message of the method's
+ * request type is answered INVALID_ARGUMENT (ACCEL_ERR_BAD_REQUEST); grpc-js would answer INTERNAL.
+ */
+export function addDecodingService(server: grpc.Server, service: grpc.ServiceDefinition, impl: Record<string, grpc.handleUnaryCall<never, unknown>>): void {
+  const tolerant: grpc.ServiceDefinition = Object.fromEntries(
+    Object.entries(service).map(([name, method]) => {
+      const requestDeserialize = (bytes: Buffer): unknown => {
+        try {
+          return method.requestDeserialize(bytes);
+        } catch (err) {
+          return new Undecodable((err as Error).message);
+        }
+      };
+      return [name, { ...method, requestDeserialize }];
+    }),
+  );
+  const guarded: grpc.UntypedServiceImplementation = {};
+  for (const [name, handler] of Object.entries(impl)) {
+    guarded[name] = (call: grpc.ServerUnaryCall<unknown, unknown>, callback: Callback) => {
+      if (!(call.request instanceof Undecodable)) return handler(call as never, callback);
+      const reason = `the body is not a valid protobuf request for ${service[name].path} (${call.request.reason})`;
+      callback(grpcError(new AccelError('ACCEL_ERR_BAD_REQUEST', { reason })));
+    };
+  }
+  server.addService(tolerant, guarded);
+}
+
 /**
  * TF Serving's PredictionService (Predict, GetModelMetadata) and ModelService (GetModelStatus)
  * over the runtime core. Only wire translation lives here.
@@ -103,9 +136,9 @@ export function addTfServingServices(server: grpc.Server, runtime: Runtime, metr
     }
   };
 
-  server.addService(protos.PredictionService.service, {
+  addDecodingService(server, protos.PredictionService.service, {
     Predict: (call: grpc.ServerUnaryCall<PredictRequestObject, unknown>, cb: Callback) => void predict(call, cb),
     GetModelMetadata: getModelMetadata,
   });
-  server.addService(protos.ModelService.service, { GetModelStatus: getModelStatus });
+  addDecodingService(server, protos.ModelService.service, { GetModelStatus: getModelStatus });
 }

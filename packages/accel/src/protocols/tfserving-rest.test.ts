@@ -114,7 +114,7 @@ describe('REST predict', () => {
 describe('REST under load', () => {
   it('answers 429 with Retry-After when the model queue is full', async () => {
     const dir = modelDir();
-    const busy = await startTestServer([{ name: 'slow', path: dir.write('s.onnx', slowModel()) }], { batching: { maxBatchSize: 1, maxQueue: 1 } });
+    const busy = await startTestServer([{ name: 'slow', path: dir.write('s.onnx', slowModel()) }], { batching: { maxBatchSize: 1, maxQueue: 1 }, maxRequestBatch: 256 });
     try {
       // A long request runs and one waits: the queue (limit 1) is full when the REST request arrives.
       const rows = (n: number) => ({ x: { dtype: 'float32' as const, shape: [n, 512], data: new Float32Array(n * 512) } });

@@ -69,6 +69,10 @@ export class Batcher {
   private busy = false;
   private timer?: NodeJS.Timeout;
   private avgRunMs = 0;
+  /** The requests of the run going on. */
+  private running: Pending[] = [];
+  /** Set by abort(): every request, queued, running or later, gets this error. */
+  private aborted?: AccelError;
 
   constructor(
     private readonly run: RunFn,
@@ -84,6 +88,7 @@ export class Batcher {
   }
 
   submit(feeds: Feeds, rows: number, fetches: string[], opts: { deadline?: number; signal?: AbortSignal } = {}): Promise<BatchOutcome> {
+    if (this.aborted) throw this.aborted;
     if (this.queue.length >= this.config.maxQueue) {
       const perRun = this.avgRunMs || 10;
       const retryAfterMs = Math.ceil(perRun * (1 + this.queue.length / Math.max(1, this.config.maxBatchSize)));
@@ -93,6 +98,15 @@ export class Batcher {
       this.queue.push({ feeds, rows, fetches, shapeKey: shapeKey(feeds), enqueuedAt: performance.now(), deadline: opts.deadline, signal: opts.signal, resolve, reject });
       this.kick();
     });
+  }
+
+  /** Answers every queued and running request (and every later one) with `error` at once: the model is going away. */
+  abort(error: AccelError): void {
+    this.aborted = error;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    for (const p of this.queue.splice(0)) p.reject(error);
+    for (const p of this.running) p.reject(error);
   }
 
   /** Resolves once nothing is queued or running. */
@@ -119,7 +133,9 @@ export class Batcher {
     this.timer = undefined;
     const batch = this.take();
     this.busy = true;
+    this.running = batch;
     void this.runBatch(batch).finally(() => {
+      this.running = [];
       this.busy = false;
       this.kick();
     });
@@ -180,7 +196,7 @@ export class Batcher {
         p.resolve({ outputs, queueMs: start - p.enqueuedAt, inferenceMs, batchRows: rows });
       }
     } catch (err) {
-      if (batch.length === 1) return batch[0].reject(err);
+      if (batch.length === 1 || this.aborted) return batch.forEach((p) => p.reject(this.aborted ?? err));
       // A merged run failed: run each request alone so that only the culprit fails.
       for (const p of batch) await this.runBatch([p]);
     }

@@ -1,7 +1,7 @@
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AccelError } from '../errors';
-import { tinyClassifier, tinyReference, twoInputModel, modelDir } from '../test-util/models';
+import { slowModel, tinyClassifier, tinyReference, twoInputModel, modelDir } from '../test-util/models';
 import { Runtime } from './runtime';
 import { GraphBuilder } from '../onnx/builder';
 
@@ -176,6 +176,53 @@ describe('Runtime.load', () => {
     expect(rt.ready).toBe(true);
     expect(rt.status({ name: 'broken' })[0]).toMatchObject({ version: 1, state: 'FAILED' });
     await rt.close();
+    dir.cleanup();
+  });
+});
+
+describe('Runtime.load and Runtime.unload on a running runtime (hot swap)', () => {
+  it('adds a version that takes over "latest", and unloads the old one only after its in-flight requests', async () => {
+    const dir = modelDir();
+    const rt = new Runtime({ threads: 1, batching: { maxBatchSize: 1 } });
+    try {
+      await rt.load([{ name: 'm', path: dir.write('a.onnx', slowModel(400)), version: 1 }]);
+      const loading = rt.load([{ name: 'm', path: dir.write('b.onnx', slowModel(400)), version: 2 }]);
+      expect(rt.ready).toBe(true); // version 1 serves while 2 loads
+      await loading;
+      expect(rt.resolve({ name: 'm' }).version).toBe(2);
+      await expect(rt.load([{ name: 'm', path: dir.write('c.onnx', tinyClassifier()), version: 2 }])).rejects.toMatchObject({
+        code: 'ACCEL_ERR_USAGE',
+        message: expect.stringMatching(/Model "m" version 2 is already loaded: unload it first/),
+      });
+
+      let unloaded = false;
+      const x = { x: { dtype: 'float32' as const, shape: [64, 512], data: new Float32Array(64 * 512) } };
+      const inFlight = [1, 2, 3].map(() => rt.predict({ name: 'm', version: 1 }, x).then((r) => ({ version: r.version, unloadedBefore: unloaded })));
+      const unloading = rt.unload('m', 1).then(() => (unloaded = true));
+      expect(() => rt.resolve({ name: 'm', version: 1 })).toThrowError(expect.objectContaining({ code: 'ACCEL_ERR_NOT_READY' }));
+      expect(await Promise.all(inFlight)).toEqual([1, 2, 3].map(() => ({ version: 1, unloadedBefore: false })));
+      await unloading;
+      expect(rt.status({ name: 'm' }).map((s) => `${s.version} ${s.state}`)).toEqual(['2 AVAILABLE']);
+      await expect(rt.unload('m', 1)).rejects.toMatchObject({ code: 'ACCEL_ERR_VERSION_NOT_FOUND' });
+      await rt.unload('m', 2);
+      expect(() => rt.resolve({ name: 'm' })).toThrowError(expect.objectContaining({ code: 'ACCEL_ERR_MODEL_NOT_FOUND' }));
+      expect(rt.ready).toBe(false);
+    } finally {
+      await rt.close();
+      dir.cleanup();
+    }
+  });
+
+  it('with force, answers queued requests ACCEL_ERR_SHUTTING_DOWN at once on close', async () => {
+    const dir = modelDir();
+    const rt = new Runtime({ threads: 1, batching: { maxBatchSize: 1 } });
+    await rt.load([{ name: 'm', path: dir.write('a.onnx', slowModel(400)) }]);
+    const x = { x: { dtype: 'float32' as const, shape: [64, 512], data: new Float32Array(64 * 512) } };
+    const queued = Array.from({ length: 8 }, () => rt.predict({}, x).then(() => 'ok', (e: AccelError) => e.code));
+    await rt.close({ force: true });
+    const seen = await Promise.all(queued);
+    expect(seen.filter((c) => c === 'ACCEL_ERR_SHUTTING_DOWN').length).toBeGreaterThanOrEqual(7);
+    expect(seen.every((c) => c === 'ok' || c === 'ACCEL_ERR_SHUTTING_DOWN')).toBe(true);
     dir.cleanup();
   });
 });

@@ -20,6 +20,10 @@ export interface ModelSource {
 
 export interface RuntimeOptions extends SessionSettings {
   maxImagePixels?: number;
+  /** Most rows one request may hold (default 64); more is INVALID_ARGUMENT / 400. */
+  maxRequestBatch?: number;
+  /** A request still running after this long is answered DEADLINE_EXCEEDED / 504 (default 30 s; 0: no limit). */
+  requestTimeoutMs?: number;
   /** Serve the models that load when some fail, instead of failing the whole start. */
   allowPartial?: boolean;
   /** Model answering requests that name none. */
@@ -51,7 +55,8 @@ export type RuntimeEvent =
 export class Runtime {
   private readonly models = new Map<string, Map<number, Servable>>();
   private readonly failures = new Map<string, Map<number, AccelError>>();
-  private loading = 0;
+  /** Versions being loaded, as `name:version`. */
+  private readonly loading = new Set<string>();
   private draining = false;
   private closed = false;
 
@@ -62,35 +67,48 @@ export class Runtime {
     return [...new Set([...this.models.keys(), ...this.failures.keys()])].sort();
   }
 
-  /** True once every requested model version is loaded and warmed up, and not shutting down. */
+  /**
+   * True once every requested model version is loaded and warmed up, and not shutting down. A
+   * version loaded into a running server (a hot swap) does not make it unready while another
+   * version of that model serves.
+   */
   get ready(): boolean {
-    return !this.draining && !this.closed && this.loading === 0 && this.models.size > 0;
+    if (this.draining || this.closed || this.models.size === 0) return false;
+    const names = [...this.loading].map((key) => key.slice(0, key.lastIndexOf(':')));
+    return names.every((name) => [...(this.models.get(name)?.values() ?? [])].some((s) => s.state === 'AVAILABLE'));
   }
 
   /**
    * Loads and warms up each source in turn (one at a time: loading sessions in parallel only
    * competes for the same cores). Versions not given are numbered 1, 2, ... per name in order.
-   * Throws the first load error unless `allowPartial` is set.
+   * Throws the first load error unless `allowPartial` (or `opts.keepGoing`) is set.
+   *
+   * Also works on a running server: a new version starts answering requests for the latest
+   * version once it is warmed up; then {@link Runtime.unload} the old one (a hot swap). A version
+   * already loaded is refused (ACCEL_ERR_USAGE): unload it first.
+   *
+   * @example
+   * await runtime.load([{ name: 'resnet50', path: 'resnet50-v2.onnx', version: 2 }]);
+   * await runtime.unload('resnet50', 1); // after its in-flight requests
    */
-  async load(sources: readonly ModelSource[], onEvent?: (e: RuntimeEvent) => void): Promise<void> {
+  async load(sources: readonly ModelSource[], onEvent?: (e: RuntimeEvent) => void, opts: { keepGoing?: boolean } = {}): Promise<void> {
+    if (this.closed) throw new AccelError('ACCEL_ERR_SHUTTING_DOWN');
     const planned = planVersions(sources);
-    this.loading += planned.length;
-    let done = 0;
-    try {
-      for (const source of planned) {
-        try {
-          await this.loadOne(source, onEvent);
-        } finally {
-          done++;
-          this.loading--;
-        }
+    for (const s of planned) {
+      if (this.models.get(s.name)?.has(s.version) || this.loading.has(`${s.name}:${s.version}`)) {
+        throw new AccelError('ACCEL_ERR_USAGE', { reason: `Model "${s.name}" version ${s.version} is already loaded: unload it first, or give the new file another version number` });
       }
+    }
+    const keys = planned.map((s) => `${s.name}:${s.version}`);
+    for (const key of keys) this.loading.add(key);
+    try {
+      for (const s of planned) await this.loadOne(s, onEvent, opts.keepGoing);
     } finally {
-      this.loading -= planned.length - done;
+      for (const key of keys) this.loading.delete(key);
     }
   }
 
-  private async loadOne(source: ModelSource & { version: number }, onEvent?: (e: RuntimeEvent) => void): Promise<void> {
+  private async loadOne(source: ModelSource & { version: number }, onEvent?: (e: RuntimeEvent) => void, keepGoing = false): Promise<void> {
     let servable: Servable | undefined;
     try {
       const t0 = performance.now();
@@ -99,12 +117,16 @@ export class Runtime {
         threads: this.options.threads,
         executionProvider: this.options.executionProvider,
         maxImagePixels: this.options.maxImagePixels,
+        maxRequestBatch: this.options.maxRequestBatch,
+        requestTimeoutMs: this.options.requestTimeoutMs,
         batching: this.options.batching,
       });
       const t1 = performance.now();
       await servable.warmUp();
+      if (this.closed) throw new AccelError('ACCEL_ERR_SHUTTING_DOWN');
       servable.state = 'AVAILABLE';
       this.versions(source.name).set(source.version, servable);
+      this.forgetFailure(source.name, source.version);
       onEvent?.({ kind: 'loaded', servable, loadMs: t1 - t0, warmupMs: performance.now() - t1 });
     } catch (err) {
       await servable?.unload().catch(() => undefined);
@@ -116,7 +138,7 @@ export class Runtime {
       if (!failed) this.failures.set(source.name, (failed = new Map()));
       failed.set(source.version, error);
       onEvent?.({ kind: 'failed', name: source.name, version: source.version, error });
-      if (!this.options.allowPartial) throw error;
+      if (!this.options.allowPartial && !keepGoing) throw error;
     }
   }
 
@@ -186,10 +208,33 @@ export class Runtime {
     this.draining = true;
   }
 
-  /** Refuses new requests, waits for in-flight ones, frees every session. */
-  async close(): Promise<void> {
+  /**
+   * Takes a version out of service: from now on requests for the latest version go to the next
+   * highest available one, and requests naming this version get NOT_READY; resolves once the
+   * requests already running on it have finished and its session is freed. The version is then
+   * forgotten (a failed load is simply forgotten). The server stays up with no version of a model.
+   */
+  async unload(name: string, version: number): Promise<void> {
+    const versions = this.models.get(name);
+    const servable = versions?.get(version);
+    if (!versions || !servable) {
+      if (this.forgetFailure(name, version)) return;
+      if (!versions) throw new AccelError('ACCEL_ERR_MODEL_NOT_FOUND', { model: name, available: nameList(this.modelNames) });
+      throw new AccelError('ACCEL_ERR_VERSION_NOT_FOUND', { model: name, version, available: nameList([...versions.keys()].sort((a, b) => a - b)) });
+    }
+    await servable.unload();
+    if (versions.get(version) === servable) versions.delete(version);
+    if (versions.size === 0 && this.models.get(name) === versions) this.models.delete(name);
+  }
+
+  /**
+   * Refuses new requests, waits for in-flight ones, frees every session. With `force` (the
+   * grace period is over) queued and running requests are answered ACCEL_ERR_SHUTTING_DOWN at
+   * once; sessions are freed as their current runs end.
+   */
+  async close(opts: { force?: boolean } = {}): Promise<void> {
     this.closed = true;
-    await Promise.all(this.servables().map((s) => s.unload()));
+    await Promise.all(this.servables().map((s) => s.unload(opts)));
     this.models.clear();
   }
 
@@ -200,6 +245,13 @@ export class Runtime {
     throw new AccelError('ACCEL_ERR_NO_DEFAULT_MODEL', { available: nameList(names) });
   }
 
+  private forgetFailure(name: string, version: number): boolean {
+    const failed = this.failures.get(name);
+    const known = failed?.delete(version) ?? false;
+    if (failed?.size === 0) this.failures.delete(name);
+    return known;
+  }
+
   private versions(name: string): Map<number, Servable> {
     let v = this.models.get(name);
     if (!v) this.models.set(name, (v = new Map()));
@@ -207,7 +259,8 @@ export class Runtime {
   }
 }
 
-function planVersions(sources: readonly ModelSource[]): Array<ModelSource & { version: number }> {
+/** Gives each source a version: its own, else 1, 2, ... per name in order, skipping the ones given. */
+export function planVersions(sources: readonly ModelSource[]): Array<ModelSource & { version: number }> {
   const used = new Map<string, Set<number>>();
   for (const s of sources) {
     if (s.version === undefined) continue;

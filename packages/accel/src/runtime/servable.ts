@@ -2,6 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
+import { DEFAULT_MAX_REQUEST_BATCH, DEFAULT_REQUEST_TIMEOUT_MS } from '../defaults';
 import { AccelError, nameList } from '../errors';
 import { BufferPool, decodeImageInto } from '../preprocess/image';
 import { inferPreprocessSpec, mergePreprocessSpec, type PreprocessSpec } from '../preprocess/spec';
@@ -22,6 +23,10 @@ export interface ServableConfig extends SessionSettings {
   /** Batching defaults (from flags); the model's sidecar `batching` overrides them. */
   batching?: Record<string, unknown>;
   maxImagePixels?: number;
+  /** Most rows one request may hold (default {@link DEFAULT_MAX_REQUEST_BATCH}). */
+  maxRequestBatch?: number;
+  /** A request still running after this long is answered DEADLINE_EXCEEDED (default {@link DEFAULT_REQUEST_TIMEOUT_MS}; 0: no limit). */
+  requestTimeoutMs?: number;
 }
 
 export type ServableState = 'LOADING' | 'AVAILABLE' | 'UNLOADING' | 'END';
@@ -201,15 +206,33 @@ export class Servable {
           inputs[g.name] = { dtype: g.dtype, shape, data: allocate(g.dtype, elementCount(shape)) };
         }
       }
-      await this.predict(inputs);
+      await this.execute(inputs);
     }
   }
 
   /**
    * Runs the model on named tensors (signature aliases or graph names). Strings on an image
    * input are decoded per its preprocessing spec. `outputFilter` picks outputs by alias.
+   * Refuses more than `maxRequestBatch` rows; answers DEADLINE_EXCEEDED after `requestTimeoutMs`
+   * (the run itself cannot be stopped: it finishes and its result is dropped).
    */
   async predict(inputs: NamedTensors, opts: PredictOptions = {}): Promise<PredictResult> {
+    this.checkRequestRows(inputs);
+    const timeoutMs = Math.min(this.config.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS, 2 ** 31 - 1);
+    if (timeoutMs === 0) return this.execute(inputs, opts);
+    const deadline = Math.min(opts.deadline ?? Infinity, Date.now() + timeoutMs);
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new AccelError('ACCEL_ERR_REQUEST_TIMEOUT', { model: this.name, version: this.version, timeoutMs })), timeoutMs);
+    });
+    try {
+      return await Promise.race([this.execute(inputs, { ...opts, deadline }), timedOut]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async execute(inputs: NamedTensors, opts: PredictOptions = {}): Promise<PredictResult> {
     const start = performance.now();
     if (opts.signatureName && opts.signatureName !== DEFAULT_SIGNATURE) {
       throw new AccelError('ACCEL_ERR_SIGNATURE_NOT_FOUND', { signature: opts.signatureName, model: this.name });
@@ -271,8 +294,17 @@ export class Servable {
     }
   }
 
-  /** Stops taking new requests, lets the in-flight ones finish, then frees the session. Idempotent. */
-  unload(): Promise<void> {
+  /**
+   * Stops taking new requests, lets the in-flight ones finish, then frees the session. Idempotent.
+   * `force` (also on an unload already under way) answers queued and running requests
+   * ACCEL_ERR_SHUTTING_DOWN now; the session is freed once its current run ends (stopping
+   * ONNX Runtime's thread mid-run aborts the process).
+   */
+  unload(opts: { force?: boolean } = {}): Promise<void> {
+    if (opts.force) {
+      this.state = 'UNLOADING';
+      this.batcher.abort(new AccelError('ACCEL_ERR_SHUTTING_DOWN'));
+    }
     this.unloading ??= (async () => {
       this.state = 'UNLOADING';
       while (this.inFlight > 0) await new Promise((r) => setTimeout(r, 5));
@@ -281,6 +313,17 @@ export class Servable {
       this.state = 'END';
     })();
     return this.unloading;
+  }
+
+  /** Before any decoding: each batched input may hold at most `maxRequestBatch` rows. */
+  private checkRequestRows(inputs: NamedTensors): void {
+    const limit = this.config.maxRequestBatch ?? DEFAULT_MAX_REQUEST_BATCH;
+    for (const [alias, t] of Object.entries(inputs)) {
+      const g = this.graphInputs.get(this.inputByAlias.get(alias)?.tensorName ?? '');
+      if (!g || !(g.shape[0] < 0 || g.preprocess)) continue;
+      const rows = t.dtype === 'string' ? t.data.length : (t.shape[0] ?? 1);
+      if (rows > limit) throw new AccelError('ACCEL_ERR_BATCH_TOO_LARGE', { input: alias, rows, limit });
+    }
   }
 
   private preferredAlias(tensorName: string): string {

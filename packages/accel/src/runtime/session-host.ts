@@ -19,6 +19,8 @@ interface Reply {
 export class SessionHost {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve(r: Reply): void; reject(e: Error): void }>();
+  /** Set once the worker is gone: calls then fail at once instead of waiting for a reply that never comes. */
+  private ended?: Error;
 
   private constructor(
     private readonly worker: Worker,
@@ -31,12 +33,8 @@ export class SessionHost {
       if (r.error !== undefined) p?.reject(new Error(r.error));
       else p?.resolve(r);
     });
-    const failAll = (err: Error) => {
-      for (const p of this.pending.values()) p.reject(err);
-      this.pending.clear();
-    };
-    worker.on('error', failAll);
-    worker.on('exit', (code) => failAll(new Error(`session worker exited (code ${code})`)));
+    worker.on('error', (err) => this.failAll(err));
+    worker.on('exit', (code) => this.failAll((this.ended ??= new Error(`session worker exited (code ${code})`))));
   }
 
   /** Starts a worker and creates the session there. Rejects with ORT's message when the model does not load. */
@@ -65,11 +63,17 @@ export class SessionHost {
   }
 
   async release(): Promise<void> {
-    await this.call({ op: 'release' }).catch(() => undefined);
+    if (!this.ended) await this.call({ op: 'release' }).catch(() => undefined);
     await this.worker.terminate();
   }
 
+  private failAll(err: Error): void {
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+  }
+
   private call(msg: Record<string, unknown>): Promise<Reply> {
+    if (this.ended) return Promise.reject(this.ended);
     const id = this.nextId++;
     return new Promise<Reply>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });

@@ -6,7 +6,7 @@
 import { rm, rmdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { AccelError } from '../errors';
-import { isFinal } from './jobs';
+import { isFinal, LOST_AFTER_MS } from './jobs';
 import { checkName, parseModelRef } from './names';
 import type { ArtifactRef, ImagePatch, ImageRecord, ServicePatch, ServiceRecord } from './types';
 import { modelId } from './types';
@@ -127,6 +127,30 @@ export async function getService(ws: Workspace, name: string): Promise<ServiceRe
 
 export async function updateService(ws: Workspace, name: string, patch: ServicePatch): Promise<ServiceRecord> {
   return (await ws.store.updateService(name, patch)) ?? getService(ws, name);
+}
+
+/**
+ * Images left Building by a build that ended without saying so (its process was killed; the job
+ * itself is failed on open) become Failed with the job's error, so that no half-built image
+ * looks usable or still in progress. Runs on every open, after interrupted jobs are failed.
+ */
+export async function failInterruptedBuilds(ws: Workspace): Promise<ImageRecord[]> {
+  const failed: ImageRecord[] = [];
+  for (const image of await ws.store.listImages()) {
+    if (image.state !== 'Building') continue;
+    let error: string;
+    if (image.jobId) {
+      const job = await ws.store.getJob(image.jobId);
+      if (job && !isFinal(job)) continue;
+      error = job ? `build job ${job.id} ${job.state}: ${job.error || 'no error recorded'}` : `build job ${image.jobId} is gone`;
+    } else {
+      // The command that records the image names its job a moment later; it was stopped in between.
+      if (Date.now() - Date.parse(image.createdAt) < LOST_AFTER_MS) continue;
+      error = 'the build never started';
+    }
+    failed.push(await updateImage(ws, image.name, image.version, { state: 'Failed', error }));
+  }
+  return failed;
 }
 
 /** An image whose build job still runs cannot be deleted: the job would write into the folder being removed. */

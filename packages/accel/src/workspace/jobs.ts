@@ -10,7 +10,7 @@ export interface JobContext {
   inputs: Record<string, unknown>;
   /** Appends text to the job's stored log (a newline is added when missing). */
   log(text: string): Promise<void>;
-  /** Logs progress, at most every 10% or 2 s: `label: 45% (450/1000 MB)`. */
+  /** Logs progress, at most every 10% or 2 s per label and 100% once: `label: 45% (450/1000 MB)`. */
   progress(label: string, done: number, total: number, unit?: string): Promise<void>;
   signal: AbortSignal;
 }
@@ -107,7 +107,7 @@ export async function runJob<W>(store: MetadataStore, kinds: JobKinds<W>, worksp
   }, Math.min(HEARTBEAT_MS, 500));
   beat.unref();
   const log = async (text: string) => store.appendJobLog(id, text.endsWith('\n') ? text : `${text}\n`);
-  let lastShown = { at: 0, fraction: -1 };
+  const lastShown = new Map<string, { at: number; fraction: number }>();
   const ctx: JobContext = {
     id,
     inputs: job.inputs,
@@ -115,9 +115,11 @@ export async function runJob<W>(store: MetadataStore, kinds: JobKinds<W>, worksp
     signal: controller.signal,
     async progress(label, done, total, unit = '') {
       const fraction = total > 0 ? done / total : 1;
-      const due = Date.now() - lastShown.at > 2000 || fraction - lastShown.fraction >= 0.1 || fraction >= 1;
+      const last = lastShown.get(label) ?? { at: 0, fraction: -1 };
+      // Per label; 100% once (an image build reports each layer's end hundreds of times).
+      const due = fraction >= 1 ? last.fraction < 1 : Date.now() - last.at > 2000 || fraction - last.fraction >= 0.1;
       if (!due) return;
-      lastShown = { at: Date.now(), fraction };
+      lastShown.set(label, { at: Date.now(), fraction });
       const u = unit ? ` ${unit}` : '';
       await log(`${label}: ${Math.round(fraction * 100)}% (${done}/${total}${u})`);
     },

@@ -131,6 +131,7 @@ export class Workspace {
     const ws = new Workspace(root, store, opts);
     await ws.blobs.cleanTemp(60_000);
     await failInterruptedJobs(store);
+    await images.failInterruptedBuilds(ws);
     return ws;
   }
 
