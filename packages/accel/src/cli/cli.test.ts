@@ -1,10 +1,10 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { modelDir, tinyClassifier } from '../test-util/models';
 import { samplePhoto } from '../test-util/server';
+import { spawnServe } from '../test-util/processes';
 
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'accel.js');
 const files = modelDir();
@@ -14,24 +14,7 @@ function run(args: string[]) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** Starts `accel serve ... -o json` and resolves with its summary once it is ready. */
-async function serve(args: string[]): Promise<{ child: ChildProcess; summary: any; stderr: () => string }> {
-  const child = spawn(process.execPath, [BIN, 'serve', ...args, '--host', '127.0.0.1', '--grpc-port', '0', '--rest-port', '0', '-o', 'json'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let err = '';
-  child.stderr!.on('data', (d) => (err += d));
-  let text = '';
-  for await (const line of createInterface({ input: child.stdout! })) {
-    text += line + '\n';
-    try {
-      return { child, summary: JSON.parse(text), stderr: () => err };
-    } catch {
-      /* keep reading */
-    }
-  }
-  throw new Error(`serve exited: ${err}`);
-}
+const serve = spawnServe;
 
 function exited(child: ChildProcess): Promise<number | null> {
   return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
@@ -89,7 +72,7 @@ describe('accel CLI', () => {
     const { child, summary, stderr } = await serve(['--model', `tiny=${model}`, '--mean', '0.5', '--std', '0.25']);
     try {
       expect(summary.models[0]).toMatchObject({ name: 'tiny', version: 1 });
-      expect(summary.models[0].preprocess.input).toMatchObject({ width: 16, height: 16, layout: 'NCHW', mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] });
+      expect(summary.models[0]!.preprocess!.input).toMatchObject({ width: 16, height: 16, layout: 'NCHW', mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] });
       expect(stderr()).toMatch(/"msg":"loaded tiny v1; preprocessing input: NCHW 16x16 RGB, crop 0.875/);
       const address = summary.grpc;
       const json = run(['predict', '--address', address, '--labels', 'none', '--top', '3', '-o', 'json', imagePath]);

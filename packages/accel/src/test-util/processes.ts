@@ -26,7 +26,7 @@ export function exited(child: ChildProcess): Promise<{ code: number | null; sign
 export interface ServeChild {
   child: ChildProcess;
   /** What `accel serve -o json` printed once ready (addresses, models). */
-  summary: { grpc: string; rest: string; models: Array<{ name: string; version: number }> };
+  summary: { grpc: string; rest: string; models: Array<{ name: string; version: number; preprocess?: Record<string, any> }> };
   /** Its JSON logs so far. */
   stderr(): string;
 }
