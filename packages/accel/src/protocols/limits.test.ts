@@ -5,6 +5,7 @@ import { loadServingProtos } from '@accel/client/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bombJpeg, bombPng } from '../test-util/images';
 import { modelDir, slowModel, tinyClassifier } from '../test-util/models';
+import { exited, runAccel, spawnServe } from '../test-util/processes';
 import { rawGrpcClient, solidPng, startTestServer } from '../test-util/server';
 
 // Each limit of `accel serve`, seen on the wire (both protocols where it applies).
@@ -48,6 +49,37 @@ afterAll(async () => {
   kserve.close();
   await server.shutdown();
   files.cleanup();
+});
+
+/** The HTTP/2 SETTINGS a gRPC port announces. */
+function remoteSettings(address: string): Promise<{ maxConcurrentStreams?: number }> {
+  return new Promise((resolve, reject) => {
+    const session = connectHttp2(`http://${address}`);
+    session.once('error', reject);
+    session.once('remoteSettings', (s) => {
+      session.close();
+      resolve(s);
+    });
+  });
+}
+
+describe('accel serve flags', () => {
+  it('passes --max-request-batch and --max-concurrent-streams to the server, and refuses 0', async () => {
+    const { child, summary } = await spawnServe(['--model', `tiny=${tinyPath}`, '--max-request-batch', '2', '--max-concurrent-streams', '9', '--request-timeout-ms', '5000']);
+    try {
+      const b64 = { b64: (await solidPng(1, 2, 3)).toString('base64') };
+      const refused = await post(`http://${summary.rest}`, '/v1/models/tiny:predict', { instances: [b64, b64, b64] });
+      expect(refused).toMatchObject({ status: 400, body: { code: 'ACCEL_ERR_BATCH_TOO_LARGE', error: expect.stringMatching(/holds 3 rows; one request may hold at most 2/) } });
+      expect((await post(`http://${summary.rest}`, '/v1/models/tiny:predict', { instances: [b64, b64] })).status).toBe(200);
+      expect((await remoteSettings(summary.grpc)).maxConcurrentStreams).toBe(9);
+    } finally {
+      child.kill('SIGTERM');
+      await exited(child);
+    }
+    const zero = runAccel(['serve', '--model', `tiny=${tinyPath}`, '--max-request-batch', '0']);
+    expect(zero.code).not.toBe(0);
+    expect(zero.stderr).toMatch(/--max-request-batch must be at least 1/);
+  });
 });
 
 describe('--max-request-batch', () => {
@@ -109,15 +141,7 @@ describe('--max-message-bytes', () => {
 
 describe('connections', () => {
   it('announces --max-concurrent-streams in the HTTP/2 SETTINGS of the gRPC port', async () => {
-    const settings = await new Promise<{ maxConcurrentStreams?: number }>((resolve, reject) => {
-      const session = connectHttp2(`http://${server.grpcAddress}`);
-      session.once('error', reject);
-      session.once('remoteSettings', (s) => {
-        session.close();
-        resolve(s);
-      });
-    });
-    expect(settings.maxConcurrentStreams).toBe(7);
+    expect((await remoteSettings(server.grpcAddress)).maxConcurrentStreams).toBe(7);
   });
 
   it('still answers every call when a client sends more than the streams allowed at once', async () => {
