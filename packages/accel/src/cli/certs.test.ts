@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -7,15 +7,9 @@ import { Agent, fetch } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
 import { hashedKeyFile } from '../protocols/key-hash';
 import { modelDir, tinyClassifier } from '../test-util/models';
-import { BIN, exited, spawnServe } from '../test-util/processes';
+import { BIN, exited, spawnServe, opensslAvailable } from '../test-util/processes';
 
-let openssl = true;
-try {
-  execFileSync('openssl', ['version'], { stdio: 'ignore' });
-} catch {
-  openssl = false;
-  console.warn('skipping the accel certs tests: no openssl binary');
-}
+const openssl = opensslAvailable('the accel certs tests');
 
 const files = modelDir();
 afterAll(() => files.cleanup());

@@ -1,10 +1,10 @@
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { PredictionClient, PredictionError } from '@accel/client';
 import { loadServingProtos } from '@accel/client/proto';
 import { Agent, fetch } from 'undici';
+import { opensslAvailable } from '../test-util/processes';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createDevCerts, type DevCerts } from '../cli/certs';
 import { Runtime } from '../runtime/runtime';
@@ -15,13 +15,7 @@ import { startServer } from './server';
 const SIZE = 8;
 const PIXELS = Array.from({ length: 3 * SIZE * SIZE }, (_, i) => Math.sin(i));
 
-let openssl = true;
-try {
-  execFileSync('openssl', ['version'], { stdio: 'ignore' });
-} catch {
-  openssl = false;
-  console.warn('skipping the mutual TLS tests: no openssl binary to make test certificates');
-}
+const openssl = opensslAvailable('the mutual TLS tests (they make test certificates)');
 
 const files = modelDir();
 const model = files.write('tiny.onnx', tinyClassifier({ size: SIZE }));

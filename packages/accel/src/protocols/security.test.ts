@@ -1,4 +1,4 @@
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -7,6 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import { PredictionClient, PredictionError } from '@accel/client';
 import { loadServingProtos } from '@accel/client/proto';
 import { Agent, fetch } from 'undici';
+import { opensslAvailable } from '../test-util/processes';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createDevCerts } from '../cli/certs';
 import { Runtime } from '../runtime/runtime';
@@ -26,13 +27,7 @@ const WRONG = 'primary-7d41c0a9e3';
 const files = modelDir();
 const model = files.write('tiny.onnx', tinyClassifier({ size: SIZE }));
 
-let openssl = true;
-try {
-  execFileSync('openssl', ['version'], { stdio: 'ignore' });
-} catch {
-  openssl = false;
-  console.warn('skipping the TLS tests: no openssl binary to make a test certificate');
-}
+const openssl = opensslAvailable('the TLS tests (they make a test certificate)');
 
 /** A server certificate for localhost and 127.0.0.1 and the CA that signed it (`accel certs create`), made now. */
 async function devPair(name: string): Promise<{ cert: string; key: string; ca: string }> {

@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -92,4 +92,15 @@ export async function killWhen(args: string[], when: RegExp, timeoutMs = 120_000
   clearTimeout(timer);
   child.kill('SIGKILL');
   return { output, ...(await exited(child)) };
+}
+
+/** Whether the `openssl` binary runs here; when not, warns that `what` is skipped. */
+export function opensslAvailable(what: string): boolean {
+  try {
+    execFileSync('openssl', ['version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    console.warn(`skipping ${what}: no openssl binary`);
+    return false;
+  }
 }
