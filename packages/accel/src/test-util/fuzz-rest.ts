@@ -16,8 +16,10 @@ export function tfRestValid(r: Rand, pool: Pool): { path: string; body: Record<s
   return { path, body: { [r.chance(0.5) ? 'instances' : 'inputs']: nested(r.floats(rows * PIXELS), [rows, 3, SIZE, SIZE]) } };
 }
 
+/** A REST case whose body is `body` as JSON. */
+const json = (path: string, body: unknown, kind: string, allowed: Allowed = R_BAD): Case => ({ kind, allowed, rest: { path, body: JSON.stringify(body) } });
+
 export function tfRestCase(r: Rand, pool: Pool): Case {
-  const json = (path: string, body: unknown, kind: string, allowed: Allowed = R_BAD): Case => ({ kind, allowed, rest: { path, body: JSON.stringify(body) } });
   const tiny = '/v1/models/tiny:predict';
   switch (r.int(15)) {
     case 0: {
@@ -120,7 +122,6 @@ export function kRestValid(r: Rand, pool: Pool): { path: string; body: Record<st
 }
 
 export function kserveRestCase(r: Rand, pool: Pool): Case {
-  const json = (path: string, body: unknown, kind: string, allowed: Allowed = R_BAD): Case => ({ kind, allowed, rest: { path, body: JSON.stringify(body) } });
   const tiny = '/v2/models/tiny/infer';
   const input = (extra: object) => ({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 3, SIZE, SIZE], ...extra }] });
   switch (r.int(15)) {
