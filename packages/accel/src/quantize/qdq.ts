@@ -53,7 +53,8 @@ function quantizeConstant(c: Tensor): { q: Tensor; scale: number; zeroPoint: num
  * ONNX Runtime then fuses each DQ -> op -> Q group into an integer kernel.
  */
 export function insertQdq(g: OnnxGraph, plan: QuantPlan, params: ActivationParams, perChannel: boolean): void {
-  const qdqOf = new Map<string, string>();
+  /** Quantized and dequantized names of each activation with a Q/DQ pair. */
+  const qdqOf = new Map<string, { q: string; dq: string }>();
   const nodes: Node[] = [];
   const qdq = (t: string) => {
     const p = params.get(plan.tensors.get(t)!)!;
@@ -65,7 +66,7 @@ export function insertQdq(g: OnnxGraph, plan: QuantPlan, params: ActivationParam
     nodes.push({ name: g.fresh(`${t}/DequantizeLinear`), op: 'DequantizeLinear', inputs: [q, scale, zp], outputs: [dq], attrs: {} });
     g.types.set(q, { dtype: 'uint8', shape: g.types.get(t)?.shape ?? null });
     g.types.set(dq, { dtype: 'float32', shape: g.types.get(t)?.shape ?? null });
-    qdqOf.set(t, dq);
+    qdqOf.set(t, { q, dq });
   };
   const dequantize = (prefix: string, q: Tensor, scale: Tensor, zp: Tensor | undefined, axis?: number) => {
     const qName = g.addInitializer(`${prefix}/quantized`, q);
@@ -81,7 +82,7 @@ export function insertQdq(g: OnnxGraph, plan: QuantPlan, params: ActivationParam
   // through a per-axis DequantizeLinear holding the same scale for every channel, which it leaves alone.
   const perAxisDequantize = (t: string, { axis, channels }: { axis: number; channels: number }) => {
     const p = params.get(plan.tensors.get(t)!)!;
-    const q = nodes.find((n) => n.op === 'QuantizeLinear' && n.inputs[0] === t)!.outputs[0]!;
+    const { q } = qdqOf.get(t)!;
     const scale = g.addInitializer(`${t}/float_scale`, tensor('float32', [channels], new Array(channels).fill(p.scale)));
     const zp = g.addInitializer(`${t}/float_zero_point`, tensor('uint8', [channels], new Array(channels).fill(p.zeroPoint)));
     const out = g.fresh(`${t}/dequantized_for_float`);
@@ -120,7 +121,7 @@ export function insertQdq(g: OnnxGraph, plan: QuantPlan, params: ActivationParam
     if (channels && qdqOf.has(n.inputs[0]!)) n.inputs[0] = perAxisDequantize(n.inputs[0]!, channels);
     // A float AveragePool reads the float tensor: from a DequantizeLinear, ORT would fuse it into
     // QLinearAveragePool regardless (slow, and per-axis scales make it fail to load).
-    if (!(n.op === 'AveragePool' && !planned)) n.inputs = n.inputs.map((t) => qdqOf.get(t) ?? t);
+    if (!(n.op === 'AveragePool' && !planned)) n.inputs = n.inputs.map((t) => qdqOf.get(t)?.dq ?? t);
     nodes.push(n);
     for (const o of n.outputs) if (plan.tensors.has(o)) qdq(o);
   }
