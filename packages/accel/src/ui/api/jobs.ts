@@ -1,0 +1,4 @@
+import type { RouteModule } from '../context';
+
+/** Placeholder: to be written (see docs/ui-api.md). */
+export const jobRoutes: RouteModule = () => {};
