@@ -100,7 +100,7 @@ export const ERRORS = {
   ACCEL_ERR_TOO_LARGE: {
     grpc: GrpcStatus.RESOURCE_EXHAUSTED,
     http: 413,
-    message: 'Request of {size} bytes exceeds the limit of {limit} bytes (raise it with --max-message-bytes).',
+    message: 'Request of {size} bytes exceeds the limit of {limit} bytes{hint}.',
   },
   ACCEL_ERR_QUEUE_FULL: {
     grpc: GrpcStatus.RESOURCE_EXHAUSTED,
@@ -278,6 +278,11 @@ export const ERRORS = {
     grpc: GrpcStatus.UNAVAILABLE,
     http: 503,
     message: 'Service "{service}" did not become healthy: {reason}. Last log lines:{log}',
+  },
+  ACCEL_ERR_SERVICE_UNAVAILABLE: {
+    grpc: GrpcStatus.UNAVAILABLE,
+    http: 503,
+    message: 'Service "{service}" ({state}) cannot answer: {reason}. See `accel service show {service}` and `accel service logs {service}`.',
   },
   ACCEL_ERR_USAGE: {
     grpc: GrpcStatus.INVALID_ARGUMENT,

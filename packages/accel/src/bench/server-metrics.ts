@@ -95,11 +95,11 @@ export function serverSplit(before: ServerTotals, after: ServerTotals): ServerSp
   };
 }
 
-/** GET the metrics page; rejects with a message naming the URL. */
-export async function scrape(url: string, timeoutMs = 5_000): Promise<string> {
+/** GET the metrics page (`headers`: a key, for servers started with --metrics-auth); rejects with a message naming the URL. */
+export async function scrape(url: string, timeoutMs = 5_000, headers: Record<string, string> = {}): Promise<string> {
   let res: Response;
   try {
-    res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    res = await fetch(url, { headers, signal: AbortSignal.timeout(timeoutMs) });
   } catch (err) {
     const cause = (err as { cause?: { code?: string } }).cause?.code;
     throw new Error(`cannot read metrics from ${url}: ${cause ?? (err as Error).message}`);

@@ -12,6 +12,7 @@ import { imageCommand } from './image';
 import { deployCommand, serviceCommand } from './service';
 import { jobCommand } from './job';
 import { modelCommand } from './model';
+import { uiCommand } from './ui';
 import { workspaceGroup } from './workspace';
 import { zooCommand } from './zoo';
 
@@ -21,7 +22,7 @@ export function buildProgram(): Command {
     .description('Accel: image models from a framework file to a low-latency prediction service')
     .version('0.1.0')
     .showHelpAfterError('(run with --help for usage)');
-  for (const cmd of [serveCommand(), certsCommand(), predictCommand(), benchCommand(), workspaceGroup(), modelCommand(), convertCommand(), quantizeCommand(), imageCommand(), deployCommand(), serviceCommand(), jobCommand(), computeCommand(), usageCommand(), zooCommand(), demoCommand()]) program.addCommand(cmd);
+  for (const cmd of [serveCommand(), certsCommand(), predictCommand(), benchCommand(), workspaceGroup(), modelCommand(), convertCommand(), quantizeCommand(), imageCommand(), deployCommand(), serviceCommand(), jobCommand(), computeCommand(), usageCommand(), zooCommand(), demoCommand(), uiCommand()]) program.addCommand(cmd);
   const strict = (c: Command) => {
     c.exitOverride();
     c.commands.forEach(strict);

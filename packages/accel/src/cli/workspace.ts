@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { createWorkspaceKey, deleteWorkspaceKey, keysFile } from '../ui/keys';
 import { Workspace, defaultWorkspaceDir } from '../workspace/workspace';
 import { formatBytes, progressPrinter, withWorkspace, workspaceCommand, type CommonFlags } from './common';
 import { EXIT, emit, parseOutputFormat, renderTable } from './output';
@@ -64,5 +65,34 @@ export function workspaceGroup(): Command {
       });
     }),
   );
+  group.addCommand(keyGroup());
   return group;
+}
+
+/** `accel workspace key`: the key that guards the control plane (`accel ui`). */
+function keyGroup(): Command {
+  const key = new Command('key').description('The key of the workspace\'s control plane (accel ui): create or delete it');
+  key.addCommand(
+    workspaceCommand('create', 'Make a new key for accel ui and print it once (only its SHA-256 is stored)')
+      .option('--force', 'replace the existing key (clients using it are refused from now on)')
+      .action(async (flags: CommonFlags & { force?: boolean }) => {
+        await withWorkspace(flags, async (ws, format) => {
+          const value = createWorkspaceKey(ws.dir, { force: flags.force });
+          const file = keysFile(ws.dir);
+          emit(format, { key: value, file }, () =>
+            [`workspace key: ${value}`, `Stored only as its SHA-256 in ${file}: it is not shown again, keep it now.`, 'Send it as "Authorization: Bearer KEY"; the dashboard asks for it.'].join('\n'),
+          );
+        });
+      }),
+  );
+  key.addCommand(
+    workspaceCommand('delete', 'Delete the key: accel ui is open again (to this machine only)').action(async (flags: CommonFlags) => {
+      await withWorkspace(flags, async (ws, format) => {
+        const file = keysFile(ws.dir);
+        const deleted = deleteWorkspaceKey(ws.dir);
+        emit(format, { deleted, file }, () => (deleted ? `deleted ${file}: accel ui needs no key now` : `no key to delete (${file} does not exist)`));
+      });
+    }),
+  );
+  return key;
 }

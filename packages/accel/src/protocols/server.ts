@@ -118,7 +118,7 @@ export async function startServer(runtime: Runtime, opts: ServerOptions = {}): P
   app.setErrorHandler((err: FastifyError, req, reply) => {
     if (err instanceof AccelError) return sendError(reply, err);
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      return sendError(reply, new AccelError('ACCEL_ERR_TOO_LARGE', { size: req.headers['content-length'] ?? 'more than', limit }));
+      return sendError(reply, new AccelError('ACCEL_ERR_TOO_LARGE', { size: req.headers['content-length'] ?? 'more than', limit, hint: ' (raise it with --max-message-bytes)' }));
     }
     if (err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err instanceof SyntaxError) {
       return sendError(reply, new AccelError('ACCEL_ERR_BAD_REQUEST', { reason: `the body is not valid JSON (${err.message})` }));

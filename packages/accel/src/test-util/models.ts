@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GraphBuilder, f } from '../onnx/builder';
+import { SSD300, anchorsPerLocation, ssdOutputNames } from '../preprocess/ssd';
 
 /** Weights of the tiny classifier: 1x1 conv 3->4 channels, global average pool, dense 4->5, softmax. */
 export const TINY = {
@@ -87,4 +88,31 @@ export function modelDir(): { dir: string; write(name: string, bytes: Uint8Array
     },
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };
+}
+
+/**
+ * A detector with the raw outputs of the zoo's SSD300 (6 scales, 8732 anchors, `classes` class
+ * logits including the background) but almost no weights: every anchor keeps its default box and
+ * scores class 1 highest, so the server's SSD post-processing finds boxes on any image. Input
+ * `input` [N,3,8,8]. Serve it with `{ "postprocess": { "type": "ssd" } }` in its sidecar.
+ */
+export function tinySsd(classes = 3): Uint8Array {
+  const g = new GraphBuilder('tiny-ssd');
+  const pooled = g.node('GlobalAveragePool', [g.input('input', 'float32', ['N', 3, 8, 8])]);
+  // [N,1] zeros: the outputs keep the batch dimension of the input.
+  const zero = g.node('MatMul', [g.node('Flatten', [pooled], { attrs: { axis: 1 } }), g.initializer('zero', [3, 1], new Float32Array(3))]);
+  const names = ssdOutputNames();
+  const perLocation = anchorsPerLocation();
+  SSD300.featureSizes.forEach((size, i) => {
+    const anchors = size * size * perLocation[i];
+    const head = (name: string, columns: number, bias: (column: number) => number) => {
+      const values = Float32Array.from({ length: anchors * columns }, (_, j) => bias(j % columns));
+      const flat = g.node('Add', [zero, g.initializer(`${name}/bias`, [anchors * columns], values)]);
+      const shape = g.initializer(`${name}/shape`, [3], new BigInt64Array([0n, BigInt(anchors), BigInt(columns)]), 'int64');
+      g.output(g.node('Reshape', [flat, shape], { name }), 'float32', ['N', anchors, columns]);
+    };
+    head(names.boxes[i], 4, () => 0);
+    head(names.logits[i], classes, (c) => (c === 1 ? 3 : 0));
+  });
+  return g.toBytes();
 }

@@ -29,6 +29,8 @@ const ROUTES: readonly RouteModule[] = [modelRoutes, jobRoutes, imageRoutes, com
 export interface UiServerOptions {
   ws: Workspace;
   maxUploadBytes?: number;
+  /** PEM certificate and key: serve over https (`accel ui --tls-cert --tls-key`). */
+  https?: { cert: Buffer; key: Buffer };
 }
 
 export interface UiServer {
@@ -39,9 +41,10 @@ export interface UiServer {
 
 /** The control-plane API under /api and the dashboard under /, not yet listening. */
 export async function buildUiServer(opts: UiServerOptions): Promise<UiServer> {
-  const ctx: UiContext = { ws: opts.ws };
+  const ctx: UiContext = { ws: opts.ws, maxUploadBytes: opts.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES };
   const keys = new WorkspaceKeys(opts.ws.dir);
   const app = Fastify({
+    ...(opts.https ? { https: opts.https } : {}),
     bodyLimit: JSON_BODY_LIMIT,
     connectionTimeout: 120_000,
     logController: new LogController({ disableRequestLogging: true }),
@@ -61,8 +64,8 @@ export async function buildUiServer(opts: UiServerOptions): Promise<UiServer> {
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
     let e: unknown = err;
-    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || err.code === 'FST_REQ_FILE_TOO_LARGE' || err.code === 'FST_FILES_LIMIT' || err.code === 'FST_PARTS_LIMIT') {
-      e = new AccelError('ACCEL_ERR_TOO_LARGE', { size: req.headers['content-length'] ?? 'more than', limit: req.routeOptions.config && 'limit' in req.routeOptions.config ? String(req.routeOptions.config.limit) : 'the limit' });
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || err.code === 'FST_REQ_FILE_TOO_LARGE' || err.code === 'FST_FILES_LIMIT' || err.code === 'FST_PARTS_LIMIT' || err.code === 'FST_FIELDS_LIMIT') {
+      e = new AccelError('ACCEL_ERR_TOO_LARGE', { size: req.headers['content-length'] ?? 'more than', limit: req.routeOptions.bodyLimit ?? JSON_BODY_LIMIT, hint: '' });
     } else if (err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err instanceof SyntaxError) {
       e = new AccelError('ACCEL_ERR_BAD_REQUEST', { reason: `the body is not valid JSON (${err.message})` });
     } else if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
@@ -78,7 +81,9 @@ export async function buildUiServer(opts: UiServerOptions): Promise<UiServer> {
     return reply.code(status).send(body);
   });
 
-  await app.register(fastifyMultipart, { limits: { fileSize: opts.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES, files: 10_000, fields: 20, fieldSize: 64 * 1024 } });
+  // preservePath: a folder upload names each part by its relative path (busboy keeps only the base name otherwise).
+  // `parts` counts files and fields together; the plugin would stop at 1000.
+  await app.register(fastifyMultipart, { preservePath: true, limits: { fileSize: ctx.maxUploadBytes, files: 10_000, parts: 10_020, fields: 20, fieldSize: 64 * 1024 } });
   await app.register(fastifyStatic, { root: WEB_ROOT, prefix: '/', index: 'index.html', cacheControl: true, maxAge: 0 });
 
   app.get('/api/health', async () => ({ ok: true, workspace: opts.ws.dir, metadata: opts.ws.store.backend, auth: keys.enabled }));

@@ -12,7 +12,7 @@ export interface TestUi {
   /** fetch() on the server: `call('/api/models')`, with the key when one is set. */
   call(path: string, init?: RequestInit): Promise<Response>;
   /** call() and parse the JSON answer; `status` is the HTTP status. */
-  json<T = any>(path: string, init?: RequestInit & { body?: any }): Promise<{ status: number; body: T }>;
+  json<T = any>(path: string, init?: Omit<RequestInit, 'body'> & { body?: unknown }): Promise<{ status: number; body: T }>;
   /** Sends this key from now on (undefined: none). */
   useKey(key: string | undefined): void;
   close(): Promise<void>;
@@ -39,7 +39,7 @@ export async function startTestUi(opts: { dir?: string } & Omit<UiServerOptions,
     call,
     async json(path, init = {}) {
       const plain = init.body !== undefined && typeof init.body === 'object' && !(init.body instanceof FormData) && !(init.body instanceof Uint8Array);
-      const res = await call(path, plain ? { ...init, body: JSON.stringify(init.body), headers: { 'content-type': 'application/json', ...(init.headers as Record<string, string>) } } : init);
+      const res = await call(path, plain ? { ...init, body: JSON.stringify(init.body), headers: { 'content-type': 'application/json', ...(init.headers as Record<string, string>) } } : (init as RequestInit));
       const text = await res.text();
       return { status: res.status, body: text ? JSON.parse(text) : undefined };
     },

@@ -20,5 +20,6 @@ export function defaultJobKinds(): JobKinds<Workspace> {
   })
     .register('convert', async (ctx, ws) => (await import('../convert/job')).runConvertJob(ctx, ws))
     .register('image-build', async (ctx, ws) => (await import('../image/job')).runImageBuildJob(ctx, ws))
-    .register('quantize', async (ctx, ws) => (await import('../quantize/job')).runQuantizeJob(ctx, ws));
+    .register('quantize', async (ctx, ws) => (await import('../quantize/job')).runQuantizeJob(ctx, ws))
+    .register('deploy', async (ctx, ws) => (await import('../deploy/job')).runDeployJob(ctx, ws));
 }
