@@ -60,6 +60,7 @@ try {
   const api = await p50(async () => (await ui.call('/api/models')).json(), 20);
   const inProcess = await p50(() => ui.ws.listModels(), 20);
   results.list = { versions: VERSIONS, apiP50Ms: api, inProcessP50Ms: inProcess };
+  process.stderr.write(`list: API ${api.toFixed(2)} ms, in-process ${inProcess.toFixed(2)} ms\n`);
 
   if (existsSync(CHROMIUM)) {
     const { chromium } = await import('playwright-core');
@@ -75,6 +76,7 @@ try {
         await page.close();
       }
       results.render = { rows: VERSIONS, p50Ms: median(times.slice(1)) };
+      process.stderr.write(`render: ${median(times.slice(1)).toFixed(0)} ms\n`);
     } finally {
       await browser.close();
     }

@@ -284,6 +284,11 @@ export const ERRORS = {
     http: 503,
     message: 'Service "{service}" ({state}) cannot answer: {reason}. See `accel service show {service}` and `accel service logs {service}`.',
   },
+  ACCEL_ERR_FORBIDDEN_ORIGIN: {
+    grpc: GrpcStatus.PERMISSION_DENIED,
+    http: 403,
+    message: 'Request refused: {problem}. Open the dashboard at the address `accel ui` printed.',
+  },
   ACCEL_ERR_USAGE: {
     grpc: GrpcStatus.INVALID_ARGUMENT,
     http: 400,

@@ -1,8 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { isIP, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { AccelError } from '../errors';
 import { checkTls } from '../protocols/server';
 import { keysFile } from '../ui/keys';
+import { isLoopbackName } from '../ui/origin';
 import { buildUiServer } from '../ui/server';
 import { errorBody } from '../ui/validate';
 import { withWorkspace, workspaceCommand, type CommonFlags } from './common';
@@ -26,12 +27,6 @@ function number(flag: string, ok: (n: number) => boolean, what: string) {
   };
 }
 
-/** Only this machine can reach these: the one case where the dashboard may run without a key. */
-function isLoopback(host: string): boolean {
-  if (host === 'localhost') return true;
-  if (isIP(host) === 4) return host.startsWith('127.');
-  return host === '::1';
-}
 
 function readPem(flag: string, path: string): Buffer {
   try {
@@ -70,11 +65,12 @@ export function uiCommand() {
     .action(async (flags: UiFlags) => {
       const https = tlsPair(flags);
       await withWorkspace(flags, async (ws, format) => {
-        const exposed = !isLoopback(flags.host);
+        // Only this machine can reach a loopback address: the one case where the dashboard may run without a key.
+        const exposed = !isLoopbackName(flags.host);
         if (exposed && !existsSync(keysFile(ws.dir))) {
           throw usage(`--host ${flags.host} would open the workspace ${ws.dir} to the network without a key: create one with \`accel workspace key create --workspace ${ws.dir}\`, or listen on 127.0.0.1`);
         }
-        const { app, keys } = await buildUiServer({ ws, maxUploadBytes: Math.floor(flags.maxUploadMb * 1024 * 1024), https });
+        const { app, keys } = await buildUiServer({ ws, maxUploadBytes: Math.floor(flags.maxUploadMb * 1024 * 1024), https, loopbackOnly: !exposed });
         if (exposed) {
           // Deleting the key later must not open a dashboard that others can reach.
           app.addHook('onRequest', async (req, reply) => {

@@ -14,6 +14,7 @@ import { scoreRoutes } from './api/score';
 import { serviceRoutes } from './api/services';
 import type { RouteModule, UiContext } from './context';
 import { WorkspaceKeys } from './keys';
+import { originProblem } from './origin';
 import { errorBody } from './validate';
 
 /** The dashboard's static files (plain ES modules and CSS: no build step). */
@@ -31,6 +32,8 @@ export interface UiServerOptions {
   maxUploadBytes?: number;
   /** PEM certificate and key: serve over https (`accel ui --tls-cert --tls-key`). */
   https?: { cert: Buffer; key: Buffer };
+  /** Answer only loopback Host names (default: true; `accel ui --host` other than loopback turns it off, and needs a key). */
+  loopbackOnly?: boolean;
 }
 
 export interface UiServer {
@@ -50,10 +53,17 @@ export async function buildUiServer(opts: UiServerOptions): Promise<UiServer> {
     logController: new LogController({ disableRequestLogging: true }),
   }) as unknown as FastifyInstance;
 
-  // The key check, before routing and before the body is read. Pages and assets carry no data.
+  // Origin and key checks, before routing and before the body is read. Pages and assets carry no data.
+  const loopbackOnly = opts.loopbackOnly ?? true;
   app.addHook('onRequest', async (req, reply) => {
     const path = req.url.split('?')[0]!;
-    if (!path.startsWith('/api/') || path === '/api/health') return;
+    if (!path.startsWith('/api/')) return;
+    const forbidden = originProblem(req.headers, { loopbackOnly });
+    if (forbidden !== undefined) {
+      const { status, body } = errorBody(new AccelError('ACCEL_ERR_FORBIDDEN_ORIGIN', { problem: forbidden }));
+      return reply.code(status).send(body);
+    }
+    if (path === '/api/health') return;
     const problem = await keys.refusal(req.headers.authorization);
     if (problem === undefined) return;
     reply.header('www-authenticate', 'Bearer realm="accel"');

@@ -1,5 +1,17 @@
 import type { Edge, ModelRecord } from '../workspace/types';
 
+/** `items` grouped by `key`, in their order. */
+export function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    const group = groups.get(k);
+    if (group) group.push(item);
+    else groups.set(k, [item]);
+  }
+  return groups;
+}
+
 /** Where a model version stands on the way to serving (docs/ui-api.md, `ModelView.stage`). */
 export type ModelStage = 'source' | 'converted' | 'quantized' | 'onnx';
 

@@ -18,6 +18,7 @@ import {
 } from './schema';
 import type {
   Allocation,
+  ArtifactKind,
   ArtifactRef,
   ComputeRecord,
   Edge,
@@ -170,6 +171,12 @@ export class PostgresStore implements MetadataStore {
 
   async edgesFrom(ref: ArtifactRef): Promise<Edge[]> {
     return (await all(this.pool, 'SELECT * FROM edges WHERE from_kind = $1 AND from_id = $2 ORDER BY to_kind COLLATE "C", to_id COLLATE "C"', [ref.kind, ref.id])).map(edgeFromRow);
+  }
+
+  async listEdges(filter: { fromKind?: ArtifactKind } = {}): Promise<Edge[]> {
+    const where = filter.fromKind ? 'WHERE from_kind = $1' : '';
+    const params = filter.fromKind ? [filter.fromKind] : [];
+    return (await all(this.pool, `SELECT * FROM edges ${where} ORDER BY from_kind COLLATE "C", from_id COLLATE "C", to_kind COLLATE "C", to_id COLLATE "C"`, params)).map(edgeFromRow);
   }
 
   async removeEdgesFrom(ref: ArtifactRef): Promise<void> {

@@ -18,6 +18,7 @@ import {
 } from './schema';
 import type {
   Allocation,
+  ArtifactKind,
   ArtifactRef,
   ComputeRecord,
   Edge,
@@ -144,6 +145,12 @@ export class SqliteStore implements MetadataStore {
 
   async edgesFrom(ref: ArtifactRef): Promise<Edge[]> {
     return (this.db.prepare('SELECT * FROM edges WHERE from_kind = ? AND from_id = ? ORDER BY to_kind, to_id').all(ref.kind, ref.id) as Row[]).map(edgeFromRow);
+  }
+
+  async listEdges(filter: { fromKind?: ArtifactKind } = {}): Promise<Edge[]> {
+    const where = filter.fromKind ? 'WHERE from_kind = ?' : '';
+    const params = filter.fromKind ? [filter.fromKind] : [];
+    return (this.db.prepare(`SELECT * FROM edges ${where} ORDER BY from_kind, from_id, to_kind, to_id`).all(...params) as Row[]).map(edgeFromRow);
   }
 
   async removeEdgesFrom(ref: ArtifactRef): Promise<void> {

@@ -96,6 +96,8 @@ export function describeStoreContract(backend: string, open: () => Promise<Metad
           { from: { kind: 'image', id: 'img:1' }, to: { kind: 'model', id: 'conv:1' }, relation: 'uses' },
         ]);
         expect((await s.edgesFrom({ kind: 'model', id: 'conv:1' })).map((e) => e.to.id)).toEqual(['src:1']);
+        expect((await s.listEdges()).map((e) => `${e.from.id}->${e.to.id}`)).toEqual(['img:1->conv:1', 'conv:1->src:1']);
+        expect((await s.listEdges({ fromKind: 'model' })).map((e) => `${e.from.id}->${e.to.id}`)).toEqual(['conv:1->src:1']);
         expect(await s.deleteModel('conv', 1)).toBe(true);
         expect(await s.deleteModel('conv', 1)).toBe(false);
         expect(await s.edgesTo({ kind: 'model', id: 'src:1' })).toEqual([]);

@@ -170,6 +170,8 @@ export interface MetadataStore {
   edgesTo(ref: ArtifactRef): Promise<Edge[]>;
   /** Edges leaving `ref` (what it uses or derives from). */
   edgesFrom(ref: ArtifactRef): Promise<Edge[]>;
+  /** Every edge, ordered by source then target (a whole-workspace view in one query). */
+  listEdges(filter?: { fromKind?: ArtifactKind }): Promise<Edge[]>;
   /** Removes every edge leaving `ref` (when `ref` is deleted). */
   removeEdgesFrom(ref: ArtifactRef): Promise<void>;
 
