@@ -1,11 +1,10 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, exited, opensslAvailable, runAccel, waitFor } from '../test-util/processes';
+import { exited, opensslAvailable, runAccel, spawnJson, waitFor } from '../test-util/processes';
 import { Workspace } from '../workspace/workspace';
 import { createDevCerts } from './certs';
 
@@ -25,20 +24,9 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 /** Starts `accel ui ARGS --port 0 -o json` and resolves with what it printed once listening. */
 async function startUi(args: string[]): Promise<{ child: ChildProcess; summary: { url: string; workspace: string; auth: boolean }; stderr: () => string }> {
-  const child = spawn(process.execPath, [BIN, 'ui', '--port', '0', '-o', 'json', '--workspace', wsDir, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let err = '';
-  child.stderr!.on('data', (d) => (err += d));
-  let text = '';
-  for await (const line of createInterface({ input: child.stdout! })) {
-    text += line + '\n';
-    try {
-      return { child, summary: JSON.parse(text), stderr: () => err };
-    } catch {
-      // keep reading: the JSON spans several lines
-    }
-  }
-  throw new Error(`accel ui exited before listening: ${err}`);
+  const started = await spawnJson<{ url: string; workspace: string; auth: boolean }>(['ui', '--port', '0', '-o', 'json', '--workspace', wsDir, ...args]);
+  children.push(started.child);
+  return started;
 }
 
 const keyJson = (verb: string, ...flags: string[]) => {

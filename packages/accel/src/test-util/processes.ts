@@ -32,10 +32,13 @@ export interface ServeChild {
 }
 
 /** Starts `accel serve ARGS -o json` on free loopback ports and resolves once it is ready. */
-export async function spawnServe(args: string[]): Promise<ServeChild> {
-  const child = spawn(process.execPath, [BIN, 'serve', ...args, '--host', '127.0.0.1', '--grpc-port', '0', '--rest-port', '0', '-o', 'json'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+export function spawnServe(args: string[]): Promise<ServeChild> {
+  return spawnJson<ServeChild['summary']>(['serve', ...args, '--host', '127.0.0.1', '--grpc-port', '0', '--rest-port', '0', '-o', 'json']);
+}
+
+/** Starts `accel ARGS` (a long-running command with `-o json`) and resolves with the JSON it prints once ready. */
+export async function spawnJson<T>(args: string[]): Promise<{ child: ChildProcess; summary: T; stderr(): string }> {
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   child.stderr!.on('data', (d) => (err += d));
   let text = '';
@@ -47,7 +50,7 @@ export async function spawnServe(args: string[]): Promise<ServeChild> {
       // keep reading: the summary spans several lines
     }
   }
-  throw new Error(`accel serve exited before it was ready: ${err}`);
+  throw new Error(`accel ${args[0]} exited before it was ready: ${err}`);
 }
 
 /** Runs `accel ARGS` to its end (`--workspace DIR` appended when given). */
