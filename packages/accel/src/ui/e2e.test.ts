@@ -2,10 +2,13 @@
  * The dashboard end to end: playwright-core drives Debian's chromium against `accel ui` started
  * in this process. A real trained TF.js model (nsfwjs MobileNetV2, the one `npm run demo` uses)
  * is registered by upload, converted, built into an image, deployed with keys and scored through
- * the pages; then everything is deleted in dependency order. Screenshots of the main steps are
- * written to docs/screenshots/ (the README shows them).
+ * the pages. A small SSD detector (an ONNX folder with its sidecar) goes the same way onto a second
+ * compute target, and the boxes Try it draws are checked against the API's detections. Then
+ * everything is deleted in dependency order. Screenshots of the main steps are written to
+ * docs/screenshots/ (the README shows them). e2e-actions.test.ts covers the other actions.
  */
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PredictionClient, topK } from '@accel/client';
@@ -13,6 +16,8 @@ import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SAMPLE_PHOTO } from '../assets';
 import { realModel } from '../convert/npm-models';
+import { GraphBuilder } from '../onnx/builder';
+import { SSD300, anchorsPerLocation, ssdOutputNames } from '../preprocess/ssd';
 import { createWorkspaceKey } from './keys';
 import { startTestUi, type TestUi } from './test-server';
 
@@ -24,6 +29,7 @@ if (!HAVE_CHROMIUM) {
 
 const SHOTS = fileURLToPath(new URL('../../../../docs/screenshots/', import.meta.url));
 const LABELS = ['Drawing', 'Hentai', 'Neutral', 'Porn', 'Sexy'];
+const SSD_LABELS = ['background', 'cat', 'dog'];
 const LONG = 6 * 60_000;
 
 /** expect.poll with room for a busy 2-core machine (its default gives up after 1 s). */
@@ -38,11 +44,40 @@ async function tabTo(page: Page, target: Locator, max = 40): Promise<void> {
   throw new Error(`${max} presses of Tab did not reach ${String(target)}`);
 }
 
+/**
+ * A detector with the raw outputs of the zoo's SSD300 (as test-util's tinySsd) and no real weights:
+ * every anchor keeps its default box and is background, except two: a cat in a 3x3-grid anchor and
+ * a dog in a 5x5-grid one, so that the boxes drawn are large enough to see and differ in label.
+ */
+function twoBoxSsd(): Uint8Array {
+  const g = new GraphBuilder('two-box-ssd');
+  const pooled = g.node('GlobalAveragePool', [g.input('input', 'float32', ['N', 3, 8, 8])]);
+  const zero = g.node('MatMul', [g.node('Flatten', [pooled], { attrs: { axis: 1 } }), g.initializer('zero', [3, 1], new Float32Array(3))]);
+  const names = ssdOutputNames();
+  const perLocation = anchorsPerLocation();
+  const picked: Record<number, { anchor: number; label: number; logit: number }> = { 4: { anchor: 12, label: 1, logit: 3 }, 3: { anchor: 78, label: 2, logit: 2 } };
+  SSD300.featureSizes.forEach((size, i) => {
+    const anchors = size * size * perLocation[i]!;
+    const head = (name: string, columns: number, value: (anchor: number, column: number) => number) => {
+      const values = Float32Array.from({ length: anchors * columns }, (_, j) => value(Math.floor(j / columns), j % columns));
+      const flat = g.node('Add', [zero, g.initializer(`${name}/bias`, [anchors * columns], values)]);
+      const shape = g.initializer(`${name}/shape`, [3], new BigInt64Array([0n, BigInt(anchors), BigInt(columns)]), 'int64');
+      g.output(g.node('Reshape', [flat, shape], { name }), 'float32', ['N', anchors, columns]);
+    };
+    head(names.boxes[i]!, 4, () => 0);
+    // Elsewhere background wins by so much that no class reaches the 0.01 score threshold; at a picked anchor, the other class neither.
+    const logit = (a: number, c: number) => (picked[i]?.anchor !== a ? (c === 0 ? 8 : 0) : c === picked[i]!.label ? picked[i]!.logit : c === 0 ? 0 : -8);
+    head(names.logits[i]!, 3, logit);
+  });
+  return g.toBytes();
+}
+
 describe.skipIf(!HAVE_CHROMIUM)('dashboard end to end (playwright-core + chromium)', () => {
   let ui: TestUi;
   let browser: Browser;
   let page: Page;
   let key: string;
+  let scratch: string;
 
   const go = async (hash: string, heading: string | RegExp) => {
     await page.goto(`${ui.url}/${hash}`);
@@ -71,6 +106,7 @@ describe.skipIf(!HAVE_CHROMIUM)('dashboard end to end (playwright-core + chromiu
 
   beforeAll(async () => {
     mkdirSync(SHOTS, { recursive: true });
+    scratch = mkdtempSync(join(tmpdir(), 'accel-e2e-'));
     ui = await startTestUi();
     key = createWorkspaceKey(ui.dir);
     ui.useKey(key);
@@ -87,6 +123,7 @@ describe.skipIf(!HAVE_CHROMIUM)('dashboard end to end (playwright-core + chromiu
       for (const s of await ui.ws.listServices().catch(() => [])) await ui.ws.delete([{ kind: 'service', id: s.name }], { cascade: true }).catch(() => {});
       await ui.close();
     }
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
   }, 120_000);
 
   it('asks for the workspace key, shows why a wrong one is refused, and works with the right one', async () => {
@@ -141,7 +178,7 @@ describe.skipIf(!HAVE_CHROMIUM)('dashboard end to end (playwright-core + chromiu
     await go('#/models', 'Models');
     await page.getByLabel('Name', { exact: true }).fill('nsfw-mobilenet');
     await page.getByLabel('Description').fill('nsfwjs MobileNetV2 (TF.js layers model)');
-    await page.getByLabel('Tags').fill('framework=tfjs, task=classify');
+    await page.getByLabel('Tags', { exact: true }).fill('framework=tfjs, task=classify');
     await page.getByLabel('Model folder').setInputFiles(folder);
     await page.getByRole('button', { name: 'Register' }).click();
     await waitText(page.getByRole('row', { name: /nsfw-mobilenet/ }), /source/, 60_000);
@@ -216,15 +253,62 @@ describe.skipIf(!HAVE_CHROMIUM)('dashboard end to end (playwright-core + chromiu
     expect(await page.getByRole('img', { name: /^Preview of / }).isVisible()).toBe(true);
     await shot('try-it.png');
 
-    // SSD answers: no detector is deployed here, so the score answer is stubbed in the browser to check the drawing only.
-    const fake = { service: 'nsfw-demo', model: 'ssd', version: 1, latencyMs: 5, width: 900, height: 600, top: [{ index: 0, label: 'cat', probability: 0.9 }],
-      detections: [{ box: [0.1, 0.2, 0.6, 0.7], label: 'cat', score: 0.91 }, { box: [0.5, 0.5, 0.9, 0.95], label: 'dog', score: 0.55 }] };
-    await page.route('**/api/services/nsfw-demo/score*', (route) => route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(fake) }));
-    await page.getByRole('button', { name: 'Score again' }).click();
-    const boxes = page.getByRole('img', { name: 'Detections: cat 91%, dog 55%' });
-    await until(() => boxes.locator('rect').count()).toBe(2);
-    expect(await boxes.locator('text').allTextContents()).toEqual(['cat 91%', 'dog 55%']);
-    await page.unroute('**/api/services/nsfw-demo/score*');
+  }, LONG);
+
+  it('registers an SSD detector folder, builds and deploys it onto a second compute target; Try it draws the API\'s detections', async () => {
+    // As convert leaves a model: model.onnx with its sidecar (SSD post-processing, class labels).
+    const folder = join(scratch, 'tiny-ssd');
+    mkdirSync(folder);
+    writeFileSync(join(folder, 'model.onnx'), twoBoxSsd());
+    writeFileSync(join(folder, 'model.accel.json'), JSON.stringify({ postprocess: { type: 'ssd', maxDetections: 10 }, labels: SSD_LABELS }));
+    await go('#/models', 'Models');
+    await page.getByLabel('Name', { exact: true }).fill('tiny-ssd');
+    // The tag says the folder is ONNX, ready to serve (a folder is otherwise taken as a TensorFlow source).
+    await page.getByLabel('Tags', { exact: true }).fill('format=onnx, task=detect');
+    await page.getByLabel('Model folder').setInputFiles(folder);
+    await page.getByRole('button', { name: 'Register' }).click();
+    await waitText(page.getByRole('row', { name: /^tiny-ssd 1 / }), /onnx/, 30_000);
+    await page.getByRole('button', { name: 'Build image from tiny-ssd:1' }).click();
+    const dialog = page.getByRole('dialog', { name: /^Build an image/ });
+    await dialog.getByLabel('Image name').fill('ssd-image');
+    await dialog.getByRole('button', { name: 'Build image' }).click();
+    await until(() => page.url()).toMatch(/#\/jobs\/.+/);
+    await waitText(page.getByRole('status', { name: 'Job state' }), /succeeded|failed|cancelled/, 150_000);
+    expect(await page.getByRole('status', { name: 'Job state' }).textContent()).toMatch(/succeeded/);
+
+    await go('#/compute', 'Compute');
+    await page.getByLabel('Name', { exact: true }).fill('edge-2');
+    await page.getByRole('button', { name: 'Create compute target' }).click();
+    await waitText(page.getByRole('row', { name: /edge-2/ }), /0 in use, 1 free of 1/, 15_000);
+    await go('#/services', 'Services');
+    await page.getByLabel('Service name').fill('ssd-demo');
+    await until(() => page.getByLabel('Image', { exact: true }).locator('option').allTextContents()).toContain('ssd-image:1');
+    await page.getByLabel('Image', { exact: true }).selectOption('ssd-image:1');
+    await page.getByLabel('Compute target').selectOption('edge-2');
+    await page.getByRole('button', { name: 'Deploy' }).click();
+    await waitText(page.getByRole('row', { name: /ssd-demo/ }), /Healthy|Failed/, 150_000);
+    const deployed = await ui.ws.getService('ssd-demo');
+    expect(deployed.state, `ssd-demo: ${deployed.errors}`).toBe('Healthy');
+
+    await go('#/try/ssd-demo', 'Try it');
+    await until(() => page.getByLabel('Service', { exact: true }).inputValue()).toBe('ssd-demo');
+    await page.getByLabel('Image to score').setInputFiles(SAMPLE_PHOTO);
+    const boxes = page.getByRole('img', { name: /^Detections: / });
+    await until(() => boxes.locator('rect').count()).toBeGreaterThan(0);
+    const direct = await ui.json('/api/services/ssd-demo/score?k=5', { method: 'POST', body: new Uint8Array(readFileSync(SAMPLE_PHOTO)), headers: { 'content-type': 'image/jpeg' } });
+    expect(direct.status).toBe(200);
+    const { detections, width, height } = direct.body as { detections: Array<{ box: number[]; label: string; score: number }>; width: number; height: number };
+    expect(detections.map((d) => d.label)).toEqual(['cat', 'dog']);
+    const says = detections.map((d) => `${d.label} ${(d.score * 100).toFixed(0)}%`);
+    expect(await boxes.getAttribute('aria-label')).toBe(`Detections: ${says.join(', ')}`);
+    expect(await boxes.locator('text').allTextContents()).toEqual(says);
+    // Each box where the API puts it, in the uploaded image's pixels.
+    const drawn = await boxes.locator('rect').evaluateAll((rects) => rects.map((r) => ['x', 'y', 'width', 'height'].map((a) => Number(r.getAttribute(a)))));
+    const expected = detections.map(({ box: [y0, x0, y1, x1] }) => [x0! * width, y0! * height, (x1! - x0!) * width, (y1! - y0!) * height]);
+    expect(drawn.length).toBe(expected.length);
+    drawn.forEach((r, i) => r.forEach((v, j) => expect(v).toBeCloseTo(expected[i]![j]!, 3)));
+    await waitText(page.getByRole('region', { name: 'Result' }), new RegExp(`${detections.length} objects detected`), 5_000);
+    await shot('detections.png');
   }, LONG);
 
   it('draws the live metrics of the service while it is scored', async () => {
@@ -250,7 +334,7 @@ describe.skipIf(!HAVE_CHROMIUM)('dashboard end to end (playwright-core + chromiu
 
   it('shows the lineage chain: source -> converted -> image -> service, and the compute target', async () => {
     await go('#/lineage', 'Lineage');
-    for (const name of [/^model nsfw-mobilenet:1, source/, /^model nsfw-mobilenet-onnx:1, converted/, /^image nsfw-image:1/, /^service nsfw-demo/, /^compute edge/]) {
+    for (const name of [/^model nsfw-mobilenet:1, source/, /^model nsfw-mobilenet-onnx:1, converted/, /^image nsfw-image:1/, /^service nsfw-demo/, /^compute edge(,|$)/]) {
       await until(() => page.getByRole('link', { name }).count()).toBe(1);
     }
     await page.getByText('The graph as a list').click();
@@ -279,13 +363,17 @@ describe.skipIf(!HAVE_CHROMIUM)('dashboard end to end (playwright-core + chromiu
     await shot('delete-confirm.png');
     await preview.getByRole('button', { name: 'Cancel' }).click();
     await until(() => preview.count()).toBe(0);
-    expect((await ui.ws.listServices()).length).toBe(1);
+    expect((await ui.ws.listServices()).map((s) => s.name).sort()).toEqual(['nsfw-demo', 'ssd-demo']);
 
     await deleteThrough('#/services', 'Services', 'Delete service nsfw-demo', ['service nsfw-demo']);
+    await deleteThrough('#/services', 'Services', 'Delete service ssd-demo', ['service ssd-demo']);
+    await deleteThrough('#/compute', 'Compute', 'Delete compute edge-2', ['compute edge-2']);
     await deleteThrough('#/compute', 'Compute', 'Delete compute edge', ['compute edge']);
     await deleteThrough('#/images', 'Images', 'Delete image nsfw-image:1', ['image nsfw-image:1']);
+    await deleteThrough('#/images', 'Images', 'Delete image ssd-image:1', ['image ssd-image:1']);
     await deleteThrough('#/models', 'Models', 'Delete model nsfw-mobilenet-onnx:1', ['model nsfw-mobilenet-onnx:1']);
     await deleteThrough('#/models', 'Models', 'Delete model nsfw-mobilenet:1', ['model nsfw-mobilenet:1']);
+    await deleteThrough('#/models', 'Models', 'Delete model tiny-ssd:1', ['model tiny-ssd:1']);
 
     expect(await ui.ws.listServices()).toEqual([]);
     expect(await ui.ws.listComputes()).toEqual([]);

@@ -1,5 +1,4 @@
-// @ts-check
-// The dashboard's entry: hash routing (#/models, #/jobs[/id], #/images, #/compute, #/services[/name], #/try[/name], #/lineage).
+// The dashboard's entry: hash routing, #/page[/arg][?query].
 import { clearError, health, showError } from './api.js';
 import { notice } from './ui.js';
 import * as compute from './compute.js';
@@ -10,12 +9,10 @@ import * as models from './models.js';
 import * as services from './services.js';
 import * as tryIt from './try.js';
 
-/** @type {Record<string, {render: (main: HTMLElement, args: string[], query: URLSearchParams) => (void | (() => void))}>} */
-const PAGES = { models, jobs, images, compute, services, try: tryIt, lineage };
-const TITLES = { models: 'Models', jobs: 'Jobs', images: 'Images', compute: 'Compute', services: 'Services', try: 'Try it', lineage: 'Lineage' };
 
-const main = /** @type {HTMLElement} */ (document.getElementById('main'));
-/** @type {(() => void) | void} */
+const PAGES = { models, jobs, images, compute, services, try: tryIt, lineage };
+const main = (document.getElementById('main'));
+
 let cleanup;
 let first = true;
 
@@ -27,23 +24,23 @@ function route() {
   clearError();
   notice('');
   main.replaceChildren();
+  let title = '';
   for (const a of document.querySelectorAll('nav a')) {
-    if (a.getAttribute('href') === `#/${name}`) a.setAttribute('aria-current', 'page');
-    else a.removeAttribute('aria-current');
+    const here = a.getAttribute('href') === `#/${name}`;
+    a.toggleAttribute('aria-current', here);
+    if (here) a.setAttribute('aria-current', 'page'), (title = a.textContent ?? '');
   }
-  document.title = `${TITLES[/** @type {keyof TITLES} */ (name)]} · Accel`;
+  document.title = `${title} · Accel`;
   try {
     cleanup = PAGES[name].render(main, args, new URLSearchParams(search));
   } catch (err) {
     showError(err);
   }
-  // Move focus to the new page's heading, so keyboard and screen reader users start there.
-  if (!first) {
-    const h1 = main.querySelector('h1');
-    if (h1) {
-      h1.setAttribute('tabindex', '-1');
-      h1.focus();
-    }
+  // Focus the new page's heading, so keyboard and screen reader users start there.
+  const h1 = main.querySelector('h1');
+  if (!first && h1) {
+    h1.tabIndex = -1;
+    h1.focus();
   }
   first = false;
 }
@@ -55,5 +52,5 @@ health()
     const ws = document.getElementById('ws');
     if (ws) ws.textContent = `Workspace ${hl.workspace} · ${hl.metadata}${hl.auth ? ' · key required' : ''}`;
   })
-  .catch((err) => showError(err))
+  .catch(showError)
   .finally(route);

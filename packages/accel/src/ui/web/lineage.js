@@ -1,30 +1,19 @@
-// @ts-check
-// Lineage: source -> converted -> quantized -> image -> service (and compute) as an SVG graph plus a text list.
+// Lineage as an SVG graph plus a text list.
 import { api } from './api.js';
-import { h, s } from './ui.js';
+import { h, page, s, uid } from './ui.js';
 
-const COLUMNS = [
-  { title: 'Source', fits: n => n.kind === 'model' && n.stage === 'source' },
-  { title: 'Converted', fits: n => n.kind === 'model' && (n.stage === 'converted' || n.stage === 'onnx') },
-  { title: 'Quantized', fits: n => n.kind === 'model' && n.stage === 'quantized' },
-  { title: 'Image', fits: n => n.kind === 'image' },
-  { title: 'Service', fits: n => n.kind === 'service' },
-  { title: 'Compute', fits: n => n.kind === 'compute' },
-];
+// Columns by kind, models by stage; a model of an unknown stage goes with the converted ones.
+const COLUMNS = ['Source', 'Converted', 'Quantized', 'Image', 'Service', 'Compute'];
+const column = (n) => (n.kind === 'model' ? (['source', 'converted', 'quantized'].indexOf(n.stage) + 1 || 2) - 1 : COLUMNS.indexOf(n.kind[0].toUpperCase() + n.kind.slice(1)));
 const COL_W = 190, NODE_W = 170, NODE_H = 40, ROW_H = 54, TOP = 34;
 
-/** @param {any} n */
-function href(n) {
-  const name = String(n.ref?.id ?? n.label).split(':')[0];
-  return n.kind === 'service' ? `#/services/${encodeURIComponent(name)}` : n.kind === 'image' ? '#/images' : n.kind === 'compute' ? '#/compute' : '#/models';
-}
+const href = (n) => (n.kind === 'service' ? `#/services/${encodeURIComponent(String(n.ref?.id ?? n.label).split(':')[0])}` : `#/${{ image: 'images', compute: 'compute' }[n.kind] ?? 'models'}`);
 
-/** @param {{nodes: any[], edges: any[]}} graph */
 export function drawLineage(graph) {
   const pos = new Map();
   let rows = 1;
-  COLUMNS.forEach((col, c) => {
-    const inCol = graph.nodes.filter((n) => col.fits(n) || (c === 1 && n.kind === 'model' && !COLUMNS.some((k) => k.fits(n))));
+  COLUMNS.forEach((_, c) => {
+    const inCol = graph.nodes.filter((n) => column(n) === c);
     inCol.forEach((n, r) => pos.set(n.id, { x: 8 + c * COL_W, y: TOP + r * ROW_H, n }));
     rows = Math.max(rows, inCol.length);
   });
@@ -44,31 +33,27 @@ export function drawLineage(graph) {
       s('text', { x: x + 8, y: y + 16, class: 'label', text: short }),
       s('text', { x: x + 8, y: y + 32, class: 'detail', text: detail || n.kind }));
   });
-  const titleId = `lineage-${Math.random().toString(36).slice(2, 8)}`;
+  const titleId = uid('lineage');
   const svg = s('svg', { class: 'lineage', viewBox: `0 0 ${width} ${height}`, width, height, role: 'group', 'aria-labelledby': titleId },
     s('title', { id: titleId, text: 'Lineage graph' }),
-    COLUMNS.map((c, i) => s('text', { x: 8 + i * COL_W, y: 18, class: 'col', text: c.title })),
+    COLUMNS.map((text, i) => s('text', { x: 8 + i * COL_W, y: 18, class: 'col', text })),
     edges, nodes);
   const byId = new Map(graph.nodes.map((n) => [n.id, n]));
   const say = id => { const n = byId.get(id); return n ? `${n.kind} ${n.ref?.id ?? n.label}` : id; };
-  const list = h('details', { class: 'as-list' }, h('summary', { text: 'The graph as a list' }),
+  const list = h('details', null, h('summary', { text: 'The graph as a list' }),
     graph.edges.length
       ? h('ul', { 'aria-label': 'Lineage links' }, graph.edges.map((e) => h('li', { text: `${say(e.from)} ${e.relation === 'uses' ? 'uses' : 'is derived from'} ${say(e.to)}` })))
       : h('p', { text: 'No links yet.' }));
   if (!graph.nodes.length) return h('p', { class: 'empty', text: 'Nothing registered yet: the graph is empty.' });
-  return h('div', { class: 'lineage-box' }, h('div', { class: 'scroll' }, svg), list);
+  return h('div', null, h('div', { class: 'scroll' }, svg), list);
 }
 
-/** @param {HTMLElement} box */
 export async function loadLineage(box) {
   box.replaceChildren(drawLineage(await api('/lineage')));
 }
 
-/** @param {HTMLElement} main */
 export function render(main) {
   const box = h('div', null, h('p', { text: 'Loading…' }));
-  main.append(h('h1', { text: 'Lineage' }),
-    h('p', { class: 'lead', text: 'Where each artifact comes from and what uses it: source → converted → quantized → image → service, and the compute target each service runs on. Each node links to its page.' }),
-    box);
+  page(main, 'Lineage', 'Where each artifact comes from and what uses it. Each node links to its page.', box);
   loadLineage(box).catch(() => box.replaceChildren(h('p', { text: 'The lineage could not be loaded.' })));
 }

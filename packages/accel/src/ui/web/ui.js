@@ -1,124 +1,109 @@
-// @ts-check
-// Small DOM helpers shared by the pages: element builders, tables, forms in dialogs, delete confirmation.
+// DOM helpers shared by the pages.
 import { api, ApiError, clearError, showError } from './api.js';
 
-const SVG_NS = 'http://www.w3.org/2000/svg';
+export const enc = encodeURIComponent;
 
-/**
- * Builds an element. Attributes: `text`, `class`, `on<event>` handlers, booleans, anything else as an attribute.
- * @param {string} tag @param {Record<string, any> | null} [attrs] @param {...(Node|string|null|undefined|false)} children
- * @returns {any}
- */
-export function h(tag, attrs, ...children) {
-  return build(document.createElement(tag), attrs, children);
-}
+/** An element. Attributes: `text`, `on<event>` handlers, booleans, others as is. */
+export const h = (tag, attrs, ...children) => build(document.createElement(tag), attrs, children);
 
-/** The same, for SVG elements. @param {string} tag @param {Record<string, any> | null} [attrs] @param {...(Node|string|null|undefined|false)} children @returns {any} */
-export function s(tag, attrs, ...children) {
-  return build(document.createElementNS(SVG_NS, tag), attrs, children);
-}
+export const s = (tag, attrs, ...children) => build(document.createElementNS('http://www.w3.org/2000/svg', tag), attrs, children);
 
-/** @param {Element} el @param {Record<string, any> | null | undefined} attrs @param {any[]} children */
 function build(el, attrs, children) {
   for (const [k, v] of Object.entries(attrs ?? {})) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k === 'text') el.textContent = String(v);
+    if (v == null || v === false) continue;
+    if (k === 'text') el.textContent = v;
     else if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
-    else if (v === true) el.setAttribute(k, '');
-    else el.setAttribute(k, String(v));
+    else el.setAttribute(k, v === true ? '' : String(v));
   }
-  for (const c of children.flat()) if (c !== null && c !== undefined && c !== false) el.append(c);
+  for (const c of children.flat(9)) if (c != null && c !== false) el.append(c);
   return el;
 }
 
 let ids = 0;
-/** A unique element id. @param {string} prefix */
 export const uid = (prefix) => `${prefix}-${++ids}`;
 
-/** A labelled form control. @param {string} label @param {HTMLElement} control @param {string} [hint] */
+/** A text input (names and paths: no autocomplete). */
+export const input = (attrs) => h('input', { autocomplete: 'off', spellcheck: 'false', ...attrs });
+
+export const select = (values, selected) => h('select', null, values.map((v) => h('option', { value: v, text: v, selected: v === selected })));
+
+/** `label` names a button whose text alone is ambiguous (one per table row). */
+export const btn = (text, onclick, label, cls) => h('button', { type: 'button', text, onclick, 'aria-label': label, class: cls });
+
+export const linkBtn = (text, href, label) => h('a', { class: 'button', href, text, 'aria-label': label });
+
 export function field(label, control, hint) {
   control.id ||= uid('f');
   const hintEl = hint ? h('p', { class: 'hint', id: uid('hint'), text: hint }) : null;
   if (hintEl) control.setAttribute('aria-describedby', hintEl.id);
-  const isCheck = control instanceof HTMLInputElement && control.type === 'checkbox';
-  return isCheck
-    ? h('div', { class: 'field check' }, control, h('label', { for: control.id, text: label }), hintEl)
-    : h('div', { class: 'field' }, h('label', { for: control.id, text: label }), control, hintEl);
+  const lbl = h('label', { for: control.id, text: label });
+  const check = control.type === 'checkbox';
+  return h('div', { class: check ? 'field check' : 'field' }, check ? [control, lbl] : [lbl, control], hintEl);
 }
 
-/** @param {number} n bytes */
 export function bytes(n) {
-  if (!Number.isFinite(n) || n <= 0) return '—';
-  const units = ['B', 'KB', 'MB', 'GB'];
+  if (!(n > 0)) return '—';
   let i = 0;
-  while (n >= 1000 && i < units.length - 1) (n /= 1000), i++;
-  return `${n.toFixed(i && n < 10 ? 1 : 0)} ${units[i]}`;
+  while (n >= 1000 && i < 3) (n /= 1000), i++;
+  return `${n.toFixed(i && n < 10 ? 1 : 0)} ${['B', 'KB', 'MB', 'GB'][i]}`;
 }
 
-/** @param {string | null | undefined} iso */
-export function when(iso) {
-  if (!iso) return '—';
-  const d = new Date(iso);
-  return d.toLocaleString(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit' });
-}
+export const when = (iso) => (iso ? new Date(iso).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'medium' }) : '—');
 
-/** @param {Record<string,string>} tags */
 export const tagList = (tags) => Object.entries(tags ?? {}).map(([k, v]) => `${k}=${v}`).join(', ') || '—';
 
-/** A state as text plus a shape, so it is not told by colour alone. @param {string} state */
+/** A state as text plus a mark, so it is not told by colour alone. */
 export function badge(state) {
   const kind = /^(succeeded|healthy)$/i.test(state) ? 'ok' : /^(failed|unhealthy|cancelled)$/i.test(state) ? 'bad' : 'busy';
-  const mark = kind === 'ok' ? '✓' : kind === 'bad' ? '✕' : '◷';
-  return h('span', { class: `badge ${kind}` }, h('span', { 'aria-hidden': 'true', text: mark }), ` ${state}`);
+  return h('span', { class: `badge ${kind}` }, h('span', { 'aria-hidden': 'true', text: { ok: '✓', bad: '✕', busy: '◷' }[kind] }), ` ${state}`);
 }
 
-/**
- * A table. Columns: [title, cell(row)]. Empty: the `empty` text.
- * @template T @param {string} caption @param {Array<[string, (row: T) => any]>} columns @param {T[]} rows @param {string} empty
- */
-export function table(caption, columns, rows, empty) {
+/** A table; the first column heads each row. Columns: [title, cell(row)]. */
+function table(caption, columns, rows, empty) {
   if (!rows.length) return h('p', { class: 'empty', text: empty });
-  return h('div', { class: 'scroll' },
-    h('table', null,
-      h('caption', { text: caption }),
-      h('thead', null, h('tr', null, columns.map(([t]) => h('th', { scope: 'col', text: t })))),
-      h('tbody', null, rows.map((r) => h('tr', null, columns.map(([, cell], i) => {
-        const v = cell(r);
-        return h(i === 0 ? 'th' : 'td', i === 0 ? { scope: 'row' } : null, v instanceof Node ? v : String(v ?? '—'));
-      }))))));
+  return h('div', { class: 'scroll' }, h('table', null, h('caption', { text: caption }),
+    h('thead', null, h('tr', null, columns.map(([t]) => h('th', { scope: 'col', text: t })))),
+    h('tbody', null, rows.map((r) => h('tr', null, columns.map(([, cell], i) => {
+      const v = cell(r);
+      return h(i ? 'td' : 'th', i ? null : { scope: 'row' }, v instanceof Node ? v : String(v ?? '—'));
+    }))))));
 }
 
-/** Replaces a container's content, keeping focus on the control with the same accessible name. @param {Element} box @param {Node} node */
+/** Replaces a container's content, keeping focus on the control with the same accessible name. */
 export function swap(box, node) {
   const active = document.activeElement;
-  const key = active && box.contains(active) ? active.getAttribute('aria-label') ?? active.textContent : null;
+  const name = (el) => el.getAttribute('aria-label') ?? el.textContent;
+  const key = active && box.contains(active) ? name(active) : null;
   box.replaceChildren(node);
-  if (key) {
-    for (const el of box.querySelectorAll('button, a, input, select')) {
-      if ((el.getAttribute('aria-label') ?? el.textContent) === key) return /** @type {HTMLElement} */ (el).focus();
-    }
-  }
+  if (key) ([...box.querySelectorAll('button, a, input, select')].find((el) => name(el) === key))?.focus();
 }
 
-/** Says something politely (status region). @param {string} text */
-export function notice(text) {
-  const el = document.getElementById('notice');
-  if (el) el.textContent = text;
+/** A table reloaded every `ms`, redrawn only when `key(rows)` changed: no flicker, focus kept. */
+export function liveTable({ ms, get, caption, columns, empty, key = JSON.stringify, changed }) {
+  const el = h('div', null, h('p', { text: 'Loading…' }));
+  let last = '';
+  const load = async (force = false) => {
+    const rows = await get();
+    const k = key(rows);
+    if (k === last && !force) return;
+    last = k;
+    swap(el, table(caption, columns, rows, empty));
+    await changed?.(rows);
+  };
+  return { el, stop: every(ms, load), reload: () => load(true).catch(() => {}) };
 }
 
-/**
- * Calls `fn` now and every `ms`, never two at once; returns a stop function.
- * @param {number} ms @param {() => Promise<unknown> | unknown} fn
- */
+export const notice = (text) => (document.getElementById('notice').textContent = text);
+
+/** Calls `fn` now and every `ms` (0: once), never two at once; returns a stop function. */
 export function every(ms, fn) {
   let stopped = false;
-  /** @type {any} */
   let timer;
   const tick = async () => {
     try {
       await fn();
-    } catch { /* shown by api() */ }
-    if (!stopped) timer = setTimeout(tick, ms);
+    } catch { /* api() has shown it */ }
+    if (!stopped && ms) timer = setTimeout(tick, ms);
   };
   tick();
   return () => {
@@ -127,79 +112,81 @@ export function every(ms, fn) {
   };
 }
 
-/**
- * A modal form. `submit(form)` runs on the OK button; an error keeps the dialog open and is shown in it.
- * Resolves with submit's result, or undefined when cancelled.
- * @template T
- * @param {{title: string, fields: Node[], ok: string, submit: (form: HTMLFormElement) => Promise<T>, intro?: Node | string}} o
- * @returns {Promise<T | undefined>}
- */
+const errText = (err) => (err instanceof ApiError ? `${err.message} (${err.code})` : String(err?.message ?? err));
+
+/** A titled form whose OK button is disabled while `submit()` runs (no double submits). */
+function form(title, body, ok, submit, cancel) {
+  const id = uid('form');
+  const okBtn = h('button', { class: 'primary', type: 'submit', text: ok });
+  return h('form', { 'aria-labelledby': id, novalidate: true, onsubmit: async (ev) => {
+    ev.preventDefault();
+    okBtn.disabled = true;
+    await submit().finally(() => (okBtn.disabled = false));
+  } }, h('h2', { id, text: title }), body, h('div', { class: 'actions' }, okBtn, cancel));
+}
+
+/** A modal form: an error keeps it open, shown in it. Resolves with submit's result, or undefined when cancelled. */
 export function formDialog({ title, fields, ok, submit, intro }) {
   return new Promise((resolve) => {
-    const titleId = uid('dlg');
     const error = h('p', { class: 'error', role: 'alert' });
-    const okBtn = h('button', { class: 'primary', type: 'submit', text: ok });
-    const form = h('form', { method: 'dialog' },
-      h('h2', { id: titleId, text: title }),
-      intro ? (typeof intro === 'string' ? h('p', { text: intro }) : intro) : null,
-      error,
-      fields,
-      h('div', { class: 'actions' }, okBtn, h('button', { type: 'button', text: 'Cancel', onclick: () => dialog.close() })));
-    const dialog = h('dialog', { 'aria-labelledby': titleId }, form);
     let result;
-    form.addEventListener('submit', async (ev) => {
-      ev.preventDefault();
+    const f = form(title, [intro ? h('p', { text: intro }) : null, error, fields], ok, async () => {
       error.textContent = '';
-      okBtn.disabled = true;
       try {
-        result = await submit(form);
+        result = await submit();
         dialog.close();
       } catch (err) {
-        error.textContent = err instanceof ApiError ? `${err.message} (${err.code})` : String(/** @type {any} */ (err)?.message ?? err);
-      } finally {
-        okBtn.disabled = false;
+        error.textContent = errText(err);
       }
-    });
-    dialog.addEventListener('close', () => {
-      dialog.remove();
-      resolve(result);
-    });
+    }, btn('Cancel', () => dialog.close()));
+    const dialog = h('dialog', { 'aria-labelledby': f.getAttribute('aria-labelledby'), onclose: () => { dialog.remove(); resolve(result); } }, f);
     document.body.append(dialog);
     dialog.showModal();
   });
 }
 
-/** @param {{kind: string, id: string}} ref */
-export const refText = (ref) => `${ref.kind} ${ref.id}`;
+/** A dialog that starts a job, then the job's live log. */
+export async function jobDialog(o, what) {
+  clearError();
+  const r = await formDialog(o);
+  if (!r?.job) return;
+  notice(`${what}: job ${r.job}.`);
+  location.hash = `#/jobs/${enc(r.job)}`;
+}
 
-/**
- * Delete with confirmation: a dry run first, listing in order everything that would go, then the delete.
- * Resolves true when deleted.
- * @param {string} what e.g. `model nsfw:1` @param {string} path API path of the artifact @param {boolean} [cascadable]
- */
+/** A page's form: errors go to the page's alert region. */
+export const pageForm = (title, body, ok, submit) => form(title, body, ok, () => attempt(submit));
+
+const refText = (ref) => `${ref.kind} ${ref.id}`;
+
+/** Delete with confirmation: a dry run lists in order everything that would go. True when deleted. */
 export async function confirmDelete(what, path, cascadable = true) {
   clearError();
-  const q = cascadable ? '?dryRun=true&cascade=true' : '?dryRun=true';
+  const q = cascadable ? '?cascade=true' : '';
   let plan;
   try {
-    plan = await api(path + q, { method: 'DELETE' });
+    plan = await api(`${path}${q ? `${q}&` : '?'}dryRun=true`, { method: 'DELETE' });
   } catch {
     return false;
   }
   const refs = plan?.wouldDelete ?? [];
+  const many = refs.length > 1;
   const done = await formDialog({
     title: `Delete ${what}?`,
-    intro: refs.length > 1 ? `This also deletes what depends on it. In this order, ${refs.length} items go:` : 'This deletes:',
+    intro: many ? `This also deletes what depends on it. In this order, ${refs.length} items go:` : 'This deletes:',
     fields: [h('ol', { class: 'plan', 'aria-label': 'What would be deleted, in order' }, refs.map((r) => h('li', { text: refText(r) })))],
-    ok: refs.length > 1 ? `Delete ${refs.length} items` : 'Delete',
-    submit: () => api(path + (cascadable ? '?cascade=true' : ''), { method: 'DELETE', quiet: true }),
+    ok: many ? `Delete ${refs.length} items` : 'Delete',
+    submit: () => api(path + q, { method: 'DELETE', quiet: true }),
   });
   if (!done) return false;
   notice(`Deleted ${(done.deleted ?? refs).map(refText).join(', ')}.`);
   return true;
 }
 
-/** Runs an action, showing an API error to the user instead of throwing. @param {() => Promise<unknown>} fn */
+export const delBtn = (what, path, after, cascadable) =>
+  btn('Delete', async () => { if (await confirmDelete(what, path, cascadable)) await after(); }, `Delete ${what}`, 'danger');
+
+/** Runs an action, showing an error instead of throwing (api() shows its own). */
 export async function attempt(fn) {
   try {
     clearError();
@@ -209,7 +196,7 @@ export async function attempt(fn) {
   }
 }
 
-/** `1/255`, `0.5` -> number; empty -> undefined. @param {string} text */
+/** `1/255`, `0.5` -> number; empty -> undefined. */
 export function num(text) {
   const t = text.trim();
   if (!t) return undefined;
@@ -219,5 +206,20 @@ export function num(text) {
   return n;
 }
 
-/** Comma- or line-separated words. @param {string} text */
 export const words = (text) => text.split(/[,\n]/).map((w) => w.trim()).filter(Boolean);
+
+/** A control's value or words; undefined when empty, so that JSON leaves it out. */
+export const val = (el) => el.value.trim() || undefined;
+export const list = (el) => (words(el.value).length ? words(el.value) : undefined);
+
+export const page = (main, title, lead, ...content) => main.append(h('h1', { text: title }), h('p', { class: 'lead', text: lead }), ...content);
+
+export function pairs(text) {
+  const out = {};
+  for (const pair of words(text)) {
+    const i = pair.indexOf('=');
+    if (i <= 0) throw new Error(`Tags are key=value pairs; "${pair}" is not.`);
+    out[pair.slice(0, i).trim()] = pair.slice(i + 1).trim();
+  }
+  return out;
+}
