@@ -8,7 +8,7 @@
  *             random weights (speed only, the name says so) on a `local` target
  * Writes bench/out/ui.json.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +17,7 @@ import { PredictionClient } from '@accel/client';
 import { SAMPLE_PHOTO } from '../packages/accel/src/assets';
 import { deployService } from '../packages/accel/src/deploy/deploy';
 import { WEB_ROOT } from '../packages/accel/src/ui/server';
+import { HAVE_CHROMIUM, launchChromium } from '../packages/accel/src/test-util/browser';
 import { startTestUi } from '../packages/accel/src/ui/test-server';
 import { buildZooModel } from '../packages/accel/src/zoo/build';
 import { resnet } from '../packages/accel/src/zoo/resnet';
@@ -24,7 +25,6 @@ import { resnet } from '../packages/accel/src/zoo/resnet';
 const HERE = dirname(fileURLToPath(import.meta.url));
 const VERSIONS = Number(process.env.BENCH_UI_VERSIONS ?? 1000);
 const CALLS = Number(process.env.BENCH_UI_CALLS ?? 50);
-const CHROMIUM = '/usr/bin/chromium';
 const photo = readFileSync(SAMPLE_PHOTO);
 const scratch = mkdtempSync(join(tmpdir(), 'accel-bench-ui-'));
 
@@ -62,9 +62,8 @@ try {
   results.list = { versions: VERSIONS, apiP50Ms: api, inProcessP50Ms: inProcess };
   process.stderr.write(`list: API ${api.toFixed(2)} ms, in-process ${inProcess.toFixed(2)} ms\n`);
 
-  if (existsSync(CHROMIUM)) {
-    const { chromium } = await import('playwright-core');
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+  if (HAVE_CHROMIUM) {
+    const browser = await launchChromium();
     try {
       const times: number[] = [];
       for (let i = 0; i < 5; i++) {

@@ -116,3 +116,31 @@ export function tinySsd(classes = 3): Uint8Array {
   });
   return g.toBytes();
 }
+
+/**
+ * A detector with the raw outputs of the zoo's SSD300 (as tinySsd) and no real weights:
+ * every anchor keeps its default box and is background, except two: a cat in a 3x3-grid anchor and
+ * a dog in a 5x5-grid one, so that the boxes drawn are large enough to see and differ in label.
+ */
+export function twoBoxSsd(): Uint8Array {
+  const g = new GraphBuilder('two-box-ssd');
+  const pooled = g.node('GlobalAveragePool', [g.input('input', 'float32', ['N', 3, 8, 8])]);
+  const zero = g.node('MatMul', [g.node('Flatten', [pooled], { attrs: { axis: 1 } }), g.initializer('zero', [3, 1], new Float32Array(3))]);
+  const names = ssdOutputNames();
+  const perLocation = anchorsPerLocation();
+  const picked: Record<number, { anchor: number; label: number; logit: number }> = { 4: { anchor: 12, label: 1, logit: 3 }, 3: { anchor: 78, label: 2, logit: 2 } };
+  SSD300.featureSizes.forEach((size, i) => {
+    const anchors = size * size * perLocation[i]!;
+    const head = (name: string, columns: number, value: (anchor: number, column: number) => number) => {
+      const values = Float32Array.from({ length: anchors * columns }, (_, j) => value(Math.floor(j / columns), j % columns));
+      const flat = g.node('Add', [zero, g.initializer(`${name}/bias`, [anchors * columns], values)]);
+      const shape = g.initializer(`${name}/shape`, [3], new BigInt64Array([0n, BigInt(anchors), BigInt(columns)]), 'int64');
+      g.output(g.node('Reshape', [flat, shape], { name }), 'float32', ['N', anchors, columns]);
+    };
+    head(names.boxes[i]!, 4, () => 0);
+    // Elsewhere background wins by so much that no class reaches the 0.01 score threshold; at a picked anchor, the other class neither.
+    const logit = (a: number, c: number) => (picked[i]?.anchor !== a ? (c === 0 ? 8 : 0) : c === picked[i]!.label ? picked[i]!.logit : c === 0 ? 0 : -8);
+    head(names.logits[i]!, 3, logit);
+  });
+  return g.toBytes();
+}

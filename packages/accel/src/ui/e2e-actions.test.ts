@@ -5,12 +5,11 @@
  * classifier served by a `local` service with keys): e2e.test.ts covers registering, converting,
  * building and deploying through the pages.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { PredictionClient } from '@accel/client';
-import type { Browser, Locator, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SAMPLE_PHOTO } from '../assets';
@@ -19,17 +18,12 @@ import { stopService } from '../deploy/deploy';
 import { tinyClassifier } from '../test-util/models';
 import { deployTestService } from '../test-util/services';
 import type { ServiceRecord } from '../workspace/types';
+import { HAVE_CHROMIUM, SHOTS, launchChromium, openPage, until, waitText } from '../test-util/browser';
 import { createWorkspaceKey } from './keys';
 import { startTestUi, type TestUi } from './test-server';
 
-const CHROMIUM = '/usr/bin/chromium';
-const HAVE_CHROMIUM = existsSync(CHROMIUM);
-const SHOTS = fileURLToPath(new URL('../../../../docs/screenshots/', import.meta.url));
 const LABELS = ['cat', 'dog', 'fox', 'owl', 'yak'];
 
-const until = <T>(fn: () => T | Promise<T>, timeout = 60_000) => expect.poll(fn, { timeout, interval: 200 });
-const waitText = (locator: Locator, re: RegExp, timeout = 60_000) =>
-  expect.poll(async () => (await locator.textContent()) ?? '', { timeout, interval: 300 }).toMatch(re);
 
 /** Six JPEGs made from the sample photo (flipped, turned, smaller, grey, darker): a calibration folder. */
 async function calibrationFolder(dir: string): Promise<string> {
@@ -47,10 +41,7 @@ describe.skipIf(!HAVE_CHROMIUM)('dashboard actions end to end (tags, quantize, c
   let scratch: string;
   let calibration: string;
 
-  const go = async (hash: string, heading: string | RegExp) => {
-    await page.goto(`${ui.url}/${hash}`);
-    await until(() => page.getByRole('heading', { level: 1, name: heading }).isVisible()).toBe(true);
-  };
+  const go = (hash: string, heading: string | RegExp) => openPage(page, ui.url, hash, heading);
   const jobState = () => page.getByRole('status', { name: 'Job state' });
   const jobId = () => decodeURIComponent(page.url().split('#/jobs/')[1] ?? '');
 
@@ -65,8 +56,7 @@ describe.skipIf(!HAVE_CHROMIUM)('dashboard actions end to end (tags, quantize, c
     await ui.ws.tagModel('tiny', 1, { format: 'onnx', team: 'vision', stage: 'test' }, []);
     // A real model whose conversion takes seconds: long enough to cancel.
     await ui.ws.registerModel(dirname(realModel('nsfwjs/mobilenet_v2').modelJson), { name: 'nsfw' });
-    const { chromium } = await import('playwright-core');
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     page.setDefaultTimeout(30_000);
     // The key as the key dialog would keep it (e2e.test.ts covers that dialog).

@@ -7,33 +7,27 @@
  * everything is deleted in dependency order. Screenshots of the main steps are written to
  * docs/screenshots/ (the README shows them). e2e-actions.test.ts covers the other actions.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { PredictionClient, topK } from '@accel/client';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SAMPLE_PHOTO } from '../assets';
 import { realModel } from '../convert/npm-models';
-import { GraphBuilder } from '../onnx/builder';
-import { SSD300, anchorsPerLocation, ssdOutputNames } from '../preprocess/ssd';
+import { CHROMIUM, HAVE_CHROMIUM, SHOTS, launchChromium, openPage, until, waitText as waitTextWithin } from '../test-util/browser';
+import { twoBoxSsd } from '../test-util/models';
 import { createWorkspaceKey } from './keys';
 import { startTestUi, type TestUi } from './test-server';
 
-const CHROMIUM = '/usr/bin/chromium';
-const HAVE_CHROMIUM = existsSync(CHROMIUM);
 if (!HAVE_CHROMIUM) {
   console.warn(`ui/e2e.test.ts skipped: ${CHROMIUM} is absent (scripts/system-packages.sh installs Debian's chromium).`);
 }
 
-const SHOTS = fileURLToPath(new URL('../../../../docs/screenshots/', import.meta.url));
 const LABELS = ['Drawing', 'Hentai', 'Neutral', 'Porn', 'Sexy'];
 const SSD_LABELS = ['background', 'cat', 'dog'];
 const LONG = 6 * 60_000;
 
-/** expect.poll with room for a busy 2-core machine (its default gives up after 1 s). */
-const until = <T>(fn: () => T | Promise<T>, timeout = 60_000) => expect.poll(fn, { timeout, interval: 200 });
 
 /** Presses Tab until `target` has the focus; fails after `max` presses. */
 async function tabTo(page: Page, target: Locator, max = 40): Promise<void> {
@@ -44,34 +38,6 @@ async function tabTo(page: Page, target: Locator, max = 40): Promise<void> {
   throw new Error(`${max} presses of Tab did not reach ${String(target)}`);
 }
 
-/**
- * A detector with the raw outputs of the zoo's SSD300 (as test-util's tinySsd) and no real weights:
- * every anchor keeps its default box and is background, except two: a cat in a 3x3-grid anchor and
- * a dog in a 5x5-grid one, so that the boxes drawn are large enough to see and differ in label.
- */
-function twoBoxSsd(): Uint8Array {
-  const g = new GraphBuilder('two-box-ssd');
-  const pooled = g.node('GlobalAveragePool', [g.input('input', 'float32', ['N', 3, 8, 8])]);
-  const zero = g.node('MatMul', [g.node('Flatten', [pooled], { attrs: { axis: 1 } }), g.initializer('zero', [3, 1], new Float32Array(3))]);
-  const names = ssdOutputNames();
-  const perLocation = anchorsPerLocation();
-  const picked: Record<number, { anchor: number; label: number; logit: number }> = { 4: { anchor: 12, label: 1, logit: 3 }, 3: { anchor: 78, label: 2, logit: 2 } };
-  SSD300.featureSizes.forEach((size, i) => {
-    const anchors = size * size * perLocation[i]!;
-    const head = (name: string, columns: number, value: (anchor: number, column: number) => number) => {
-      const values = Float32Array.from({ length: anchors * columns }, (_, j) => value(Math.floor(j / columns), j % columns));
-      const flat = g.node('Add', [zero, g.initializer(`${name}/bias`, [anchors * columns], values)]);
-      const shape = g.initializer(`${name}/shape`, [3], new BigInt64Array([0n, BigInt(anchors), BigInt(columns)]), 'int64');
-      g.output(g.node('Reshape', [flat, shape], { name }), 'float32', ['N', anchors, columns]);
-    };
-    head(names.boxes[i]!, 4, () => 0);
-    // Elsewhere background wins by so much that no class reaches the 0.01 score threshold; at a picked anchor, the other class neither.
-    const logit = (a: number, c: number) => (picked[i]?.anchor !== a ? (c === 0 ? 8 : 0) : c === picked[i]!.label ? picked[i]!.logit : c === 0 ? 0 : -8);
-    head(names.logits[i]!, 3, logit);
-  });
-  return g.toBytes();
-}
-
 describe.skipIf(!HAVE_CHROMIUM)('dashboard end to end (playwright-core + chromium)', () => {
   let ui: TestUi;
   let browser: Browser;
@@ -79,18 +45,14 @@ describe.skipIf(!HAVE_CHROMIUM)('dashboard end to end (playwright-core + chromiu
   let key: string;
   let scratch: string;
 
-  const go = async (hash: string, heading: string | RegExp) => {
-    await page.goto(`${ui.url}/${hash}`);
-    await until(() => page.getByRole('heading', { level: 1, name: heading }).isVisible()).toBe(true);
-  };
+  const go = (hash: string, heading: string | RegExp) => openPage(page, ui.url, hash, heading);
   const shot = async (name: string) => {
     const path = join(SHOTS, name);
     await page.screenshot({ path, animations: 'disabled' });
     expect(statSync(path).size).toBeLessThan(250_000);
   };
-  /** Waits until `locator` shows text matching `re` (long jobs: generous timeout, no timing assertion). */
-  const waitText = (locator: Locator, re: RegExp, timeout = LONG) =>
-    expect.poll(async () => (await locator.textContent()) ?? '', { timeout, interval: 500 }).toMatch(re);
+  /** Long jobs: a generous bound on a hang, no timing assertion. */
+  const waitText = (locator: Locator, re: RegExp, timeout = LONG) => waitTextWithin(locator, re, timeout);
 
   /** Deletes through the page: the dry-run dialog must list `expected`, in order. */
   const deleteThrough = async (hash: string, heading: string, button: string, expected: string[]) => {
@@ -110,8 +72,7 @@ describe.skipIf(!HAVE_CHROMIUM)('dashboard end to end (playwright-core + chromiu
     ui = await startTestUi();
     key = createWorkspaceKey(ui.dir);
     ui.useKey(key);
-    const { chromium } = await import('playwright-core');
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     page.setDefaultTimeout(30_000);
   }, 120_000);
@@ -263,8 +224,8 @@ describe.skipIf(!HAVE_CHROMIUM)('dashboard end to end (playwright-core + chromiu
     writeFileSync(join(folder, 'model.accel.json'), JSON.stringify({ postprocess: { type: 'ssd', maxDetections: 10 }, labels: SSD_LABELS }));
     await go('#/models', 'Models');
     await page.getByLabel('Name', { exact: true }).fill('tiny-ssd');
-    // The tag says the folder is ONNX, ready to serve (a folder is otherwise taken as a TensorFlow source).
-    await page.getByLabel('Tags', { exact: true }).fill('format=onnx, task=detect');
+    // No format tag: a folder with model.onnx at its top is taken as ONNX, ready to build (not a TensorFlow source).
+    await page.getByLabel('Tags', { exact: true }).fill('task=detect');
     await page.getByLabel('Model folder').setInputFiles(folder);
     await page.getByRole('button', { name: 'Register' }).click();
     await waitText(page.getByRole('row', { name: /^tiny-ssd 1 / }), /onnx/, 30_000);

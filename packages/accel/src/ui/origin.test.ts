@@ -1,10 +1,9 @@
-import { existsSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HAVE_CHROMIUM, launchChromium } from '../test-util/browser';
 import { isLoopbackName, originProblem } from './origin';
 import { startTestUi, type TestUi } from './test-server';
 
-const CHROMIUM = '/usr/bin/chromium';
 
 /** A raw HTTP request with the Host and Origin headers a browser would send. */
 function raw(url: string, opts: { method?: string; host?: string; origin?: string; body?: string; type?: string }): Promise<{ status: number; body: any }> {
@@ -65,15 +64,14 @@ describe('the control plane against web pages of other sites', () => {
     expect((await raw(`${ui.url}/api/models`, { origin: ui.url })).status).toBe(200);
   });
 
-  it.skipIf(!existsSync(CHROMIUM))('stops a form that a page on another origin posts from a real browser, while our own page works', async () => {
-    const { chromium } = await import('playwright-core');
+  it.skipIf(!HAVE_CHROMIUM)('stops a form that a page on another origin posts from a real browser, while our own page works', async () => {
     // The attacker's page: another port of this machine (another origin), posting a model upload form.
     const evil: Server = createServer((_req, res) => {
       res.setHeader('content-type', 'text/html');
       res.end(`<form id=f method=post enctype=multipart/form-data action="${ui.url}/api/models"><input name=name value=planted><input type=file name=file id=file></form><script>const t = new DataTransfer(); t.items.add(new File(['x'], 'm.bin')); document.getElementById('file').files = t.files; document.getElementById('f').submit()</script>`);
     });
     await new Promise<void>((r) => evil.listen(0, '127.0.0.1', r));
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage();
       const answer = page.waitForResponse((r) => r.url() === `${ui.url}/api/models`);

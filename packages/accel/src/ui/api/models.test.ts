@@ -72,6 +72,18 @@ describe('POST /api/models', () => {
     expect(leftovers()).toEqual([]);
   });
 
+  it('takes a folder with a .onnx file at its top as ONNX, ready to build (format=onnx), unless the user tagged a format', async () => {
+    const sidecar = JSON.stringify({ labels: ['a', 'b'] });
+    const nested = await upload({ name: 'zoo-net' }, { 'zoo-net/model.onnx': onnx, 'zoo-net/model.accel.json': sidecar });
+    expect(nested.body).toMatchObject({ format: 'folder', stage: 'onnx', tags: { format: 'onnx' } });
+    const flat = await upload({ name: 'flat-net', tags: '{"team":"vision"}' }, { 'model.onnx': onnx, 'model.accel.json': sidecar });
+    expect(flat.body).toMatchObject({ stage: 'onnx', tags: { team: 'vision', format: 'onnx' } });
+    const deeper = await upload({ name: 'deeper' }, { 'deeper/sub/model.onnx': onnx, 'deeper/model.json': '{}' });
+    expect(deeper.body).toMatchObject({ stage: 'source', tags: {} });
+    const told = await upload({ name: 'told', tags: '{"format":"savedmodel"}' }, { 'model.onnx': onnx, 'notes.txt': 'x' });
+    expect(told.body).toMatchObject({ stage: 'source', tags: { format: 'savedmodel' } });
+  });
+
   it('refuses unsafe paths, missing or bad fields and empty uploads with 400, and registers nothing', async () => {
     const twice = uploadForm({ name: 'twice' }, { 'm/a.bin': 'a' });
     twice.append('file', new Blob(['b']), 'm/a.bin');

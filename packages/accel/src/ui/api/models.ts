@@ -62,6 +62,18 @@ const quantizeBody = z.strictObject({
   limit: z.number().int().positive().optional(),
 });
 
+/**
+ * Whether a folder upload has an ONNX model at its top (a conversion made elsewhere, or a zoo
+ * build with its sidecar): it is then ready to build into an image, not a TensorFlow source,
+ * and is tagged `format=onnx` as convert tags its outputs, unless the user gave a format.
+ */
+function holdsOnnx(files: readonly string[][]): boolean {
+  if (files.length < 2) return false;
+  const first = files[0]![0];
+  const depth = files.every((f) => f.length > 1 && f[0] === first) ? 2 : 1;
+  return files.some((f) => f.length === depth && f[depth - 1]!.toLowerCase().endsWith('.onnx'));
+}
+
 /** Models: list, show with lineage, upload (register), tag, delete, and convert and quantize jobs. */
 export const modelRoutes: RouteModule = (app, { ws, maxUploadBytes }) => {
   const params = versionParams('Model');
@@ -85,7 +97,8 @@ export const modelRoutes: RouteModule = (app, { ws, maxUploadBytes }) => {
     let m: ModelRecord;
     try {
       const fields = parse(uploadFields, upload.fields, 'fields');
-      m = await ws.registerModel(await upload.path(fields.name), { name: fields.name, description: fields.description, tags: fields.tags });
+      const tags = fields.tags?.format === undefined && holdsOnnx(upload.files) ? { ...fields.tags, format: 'onnx' } : fields.tags;
+      m = await ws.registerModel(await upload.path(fields.name), { name: fields.name, description: fields.description, tags });
     } finally {
       // Before answering: the blob store holds its own copy now.
       await upload.remove();

@@ -43,7 +43,7 @@ function registerForm(reload) {
     h('div', { class: 'grid' },
       field('Name', name, 'Lowercase letters, digits, ".", "_" and "-".'),
       field('Description', description),
-      field('Tags', tags, 'key=value, comma-separated. format=onnx marks an ONNX folder (model.onnx + sidecar).')),
+      field('Tags', tags, 'key=value, comma-separated. A folder with a .onnx file at its top is tagged format=onnx: ready to build into an image.')),
     h('fieldset', null, h('legend', { text: 'One file, several files or a folder' }),
       field('Model files', files, 'A frozen graph (.pb), an ONNX file, or model.json and its weights.'),
       field('Model folder', folder, 'A SavedModel, TF.js or ONNX folder, sent with its paths.')),
