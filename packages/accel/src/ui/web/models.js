@@ -13,7 +13,8 @@ export function render(main) {
     get: () => api('/models'),
     caption: 'Registered models, newest first',
     empty: 'No models yet: register one below.',
-    changed: () => loadLineage(graph).catch(() => {}),
+    // After a frame: the table shows first, the graph (slow with thousands of nodes) follows.
+    changed: () => new Promise((r) => requestAnimationFrame(() => setTimeout(r))).then(() => loadLineage(graph)).catch(() => {}),
     columns: [
       ['Name', (m) => m.name],
       ['Version', (m) => m.version],

@@ -48,7 +48,9 @@ export function bytes(n) {
   return `${n.toFixed(i && n < 10 ? 1 : 0)} ${['B', 'KB', 'MB', 'GB'][i]}`;
 }
 
-export const when = (iso) => (iso ? new Date(iso).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'medium' }) : '—');
+// One formatter for every date: toLocaleString with options builds a new one per call (~1 ms each).
+const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
+export const when = (iso) => (iso ? dateFormat.format(new Date(iso)) : '—');
 
 export const tagList = (tags) => Object.entries(tags ?? {}).map(([k, v]) => `${k}=${v}`).join(', ') || '—';
 
@@ -59,14 +61,20 @@ export function badge(state) {
 }
 
 /** A table; the first column heads each row. Columns: [title, cell(row)]. */
-function table(caption, columns, rows, empty) {
-  if (!rows.length) return h('p', { class: 'empty', text: empty });
-  return h('div', { class: 'scroll' }, h('table', null, h('caption', { text: caption }),
+/** Rows a table shows before "Show all": a thousand rows take the browser a second to lay out. */
+const FIRST_ROWS = 100;
+
+/** @param {(() => void) | null} showAll null: every row; else shows the first rows and a button calling it. */
+function table(caption, columns, all, empty, showAll) {
+  if (!all.length) return h('p', { class: 'empty', text: empty });
+  const rows = showAll ? all.slice(0, FIRST_ROWS) : all;
+  const more = rows.length < all.length && btn(`Show all ${all.length} rows`, showAll, `Show all ${all.length} rows of ${caption}`);
+  return h('div', { class: 'scroll' }, h('table', null, h('caption', { text: rows.length < all.length ? `${caption} (the first ${rows.length} of ${all.length})` : caption }),
     h('thead', null, h('tr', null, columns.map(([t]) => h('th', { scope: 'col', text: t })))),
     h('tbody', null, rows.map((r) => h('tr', null, columns.map(([, cell], i) => {
       const v = cell(r);
       return h(i ? 'td' : 'th', i ? null : { scope: 'row' }, v instanceof Node ? v : String(v ?? '—'));
-    }))))));
+    }))))), more);
 }
 
 /** Replaces a container's content, keeping focus on the control with the same accessible name. */
@@ -82,12 +90,13 @@ export function swap(box, node) {
 export function liveTable({ ms, get, caption, columns, empty, key = JSON.stringify, changed }) {
   const el = h('div', null, h('p', { text: 'Loading…' }));
   let last = '';
+  let all = false;
   const load = async (force = false) => {
     const rows = await get();
     const k = key(rows);
     if (k === last && !force) return;
     last = k;
-    swap(el, table(caption, columns, rows, empty));
+    swap(el, table(caption, columns, rows, empty, all ? null : () => ((all = true), load(true))));
     await changed?.(rows);
   };
   return { el, stop: every(ms, load), reload: () => load(true).catch(() => {}) };
