@@ -125,9 +125,9 @@ const r = results.render as { firstRowsP50Ms: number; allRowsP50Ms: number } | u
 const s = results.score as { directP50Ms: number; viaDashboardP50Ms: number };
 console.log(`\ndashboard (2 cores, one run)`);
 console.log(`page weight                      ${w.files} files, ${(w.bytes / 1024).toFixed(1)} KB (${(w.gzipBytes / 1024).toFixed(1)} KB gzip), no build step`);
-console.log(`GET /api/models, ${VERSIONS} versions   ${l.apiP50Ms.toFixed(2)} ms p50 (in-process listModels ${l.inProcessP50Ms.toFixed(2)} ms: ${(l.apiP50Ms / l.inProcessP50Ms).toFixed(2)}x)`);
-console.log(r ? `#/models, first 100 rows shown       ${r.firstRowsP50Ms.toFixed(0)} ms p50 (headless chromium, page load to table)` : 'render: skipped (no /usr/bin/chromium)');
-if (r) console.log(`"Show all": ${VERSIONS} rows shown     ${r.allRowsP50Ms.toFixed(0)} ms p50 (${(r.allRowsP50Ms / r.firstRowsP50Ms).toFixed(2)}x the first page)`);
+console.log(`GET /api/models, ${VERSIONS} versions  ${l.apiP50Ms.toFixed(2)} ms p50 (in-process listModels ${l.inProcessP50Ms.toFixed(2)} ms: ${(l.apiP50Ms / l.inProcessP50Ms).toFixed(2)}x)`);
+console.log(r ? `#/models, first 100 rows shown   ${r.firstRowsP50Ms.toFixed(0)} ms p50 (headless chromium, page load to table)` : 'render: skipped (no /usr/bin/chromium)');
+if (r) console.log(`"Show all", ${VERSIONS} rows shown   ${r.allRowsP50Ms.toFixed(0)} ms p50 (${(r.allRowsP50Ms / r.firstRowsP50Ms).toFixed(2)}x the first page)`);
 console.log(`score p50 via dashboard API      ${s.viaDashboardP50Ms.toFixed(2)} ms`);
 console.log(`score p50 direct gRPC client     ${s.directP50Ms.toFixed(2)} ms`);
 console.log(`dashboard / direct               ${(s.viaDashboardP50Ms / s.directP50Ms).toFixed(3)}x`);
