@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { AccelError } from '../errors';
-import { parse } from '../ui/validate';
+import { parse } from '../parse';
 import type { JobContext } from '../workspace/jobs';
 import { checkImageName, checkServiceName } from '../workspace/images';
 import { checkName } from '../workspace/names';

@@ -3,7 +3,8 @@ import { z } from 'zod';
 import { isFinal } from '../workspace/jobs';
 import type { JobRecord } from '../workspace/types';
 import type { Workspace } from '../workspace/workspace';
-import { errorBody, parse } from './validate';
+import { parse } from '../parse';
+import { errorBody } from './validate';
 
 /** How often the store is read for new chunks and state while a client follows a job. */
 const POLL_MS = 200;

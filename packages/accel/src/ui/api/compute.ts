@@ -4,7 +4,7 @@ import { ACCELERATOR_TYPES } from '../../workspace/compute';
 import type { ComputeRecord } from '../../workspace/types';
 import type { Workspace } from '../../workspace/workspace';
 import type { RouteModule } from '../context';
-import { parse } from '../validate';
+import { parse } from '../../parse';
 import { artifactName, deleteAnswer, deleteQuery } from './params';
 
 const nameParams = z.strictObject({ name: artifactName('Compute target') });

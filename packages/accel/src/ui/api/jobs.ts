@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { JobState } from '../../workspace/types';
 import type { RouteModule } from '../context';
 import { streamJobLog } from '../sse';
-import { parse } from '../validate';
+import { parse } from '../../parse';
 
 // A mapped object rather than a list, so that the compiler asks for any state JobState gains.
 const JOB_STATES: { [S in JobState]: S } = { queued: 'queued', running: 'running', succeeded: 'succeeded', failed: 'failed', cancelled: 'cancelled' };

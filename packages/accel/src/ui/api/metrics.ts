@@ -3,7 +3,7 @@ import { scrape } from '../../bench/server-metrics';
 import { AccelError } from '../../errors';
 import type { RouteModule } from '../context';
 import { MetricsSeries } from '../metrics-series';
-import { parse } from '../validate';
+import { parse } from '../../parse';
 import { artifactName } from './params';
 
 const params = z.strictObject({ name: artifactName('Service') });

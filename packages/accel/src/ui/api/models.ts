@@ -7,7 +7,7 @@ import type { Edge, ModelRecord } from '../../workspace/types';
 import type { Workspace } from '../../workspace/workspace';
 import type { RouteModule } from '../context';
 import { groupBy, modelStage } from '../stage';
-import { parse } from '../validate';
+import { parse } from '../../parse';
 import { artifactName, checked, deleteAnswer, deleteQuery, edgeEnds, tags, versionParams } from './params';
 import { receiveUpload } from './upload';
 

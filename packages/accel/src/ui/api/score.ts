@@ -10,7 +10,7 @@ import type { Workspace } from '../../workspace/workspace';
 import type { RouteModule } from '../context';
 import { SidecarCache, classLabels } from '../labels';
 import { ServiceClients } from '../service-clients';
-import { parse } from '../validate';
+import { parse } from '../../parse';
 import { artifactName, checked } from './params';
 
 /** Largest image the dashboard sends on to a service. */

@@ -5,7 +5,7 @@ import { AccelError } from '../../errors';
 import type { ServiceRecord } from '../../workspace/types';
 import type { Workspace } from '../../workspace/workspace';
 import type { RouteModule } from '../context';
-import { parse } from '../validate';
+import { parse } from '../../parse';
 
 const nameParams = z.object({ name: serviceName });
 const logsQuery = z.object({ tail: z.coerce.number().int().min(1).max(10_000).default(100) });
