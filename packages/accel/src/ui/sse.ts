@@ -12,7 +12,7 @@ const POLL_MS = 200;
 const HEARTBEAT_MS = 15_000;
 
 const seq = z.coerce.number().int().min(0);
-const resumeQuery = z.object({ after: seq.optional() });
+const resumeQuery = z.strictObject({ after: seq.optional() });
 
 /**
  * Where to resume: the browser's EventSource sends `Last-Event-ID` when it reconnects to the

@@ -7,8 +7,8 @@ import { parse } from '../../parse';
 // A mapped object rather than a list, so that the compiler asks for any state JobState gains.
 const JOB_STATES: { [S in JobState]: S } = { queued: 'queued', running: 'running', succeeded: 'succeeded', failed: 'failed', cancelled: 'cancelled' };
 
-const listQuery = z.object({ kind: z.string().min(1).max(100).optional(), state: z.enum(JOB_STATES).optional() });
-const jobParams = z.object({ id: z.string().regex(/^[A-Za-z0-9._-]{1,200}$/, 'a job id: letters, digits, ".", "_" and "-"') });
+const listQuery = z.strictObject({ kind: z.string().min(1).max(100).optional(), state: z.enum(JOB_STATES).optional() });
+const jobParams = z.strictObject({ id: z.string().regex(/^[A-Za-z0-9._-]{1,200}$/, 'a job id: letters, digits, ".", "_" and "-"') });
 
 /** Workspace jobs (convert, quantize, image build, deploy): list, show, follow the log, cancel. */
 export const jobRoutes: RouteModule = (app, { ws }) => {

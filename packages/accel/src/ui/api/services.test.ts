@@ -125,6 +125,11 @@ describe('services API', () => {
     const dry = await ui.json('/api/services/web-svc?dryRun=true', { method: 'DELETE' });
     expect(dry).toEqual({ status: 200, body: { wouldDelete: [{ kind: 'service', id: 'web-svc' }] } });
     expect(await metadata(scoringUri)).toBe(401);
+    // A misspelt flag is refused, not ignored into a real delete.
+    const misspelt = await ui.json('/api/services/web-svc?dryrun=true', { method: 'DELETE' });
+    expect(misspelt.status).toBe(400);
+    expect(misspelt.body.error.message).toMatch(/query/);
+    expect((await ui.ws.getService('web-svc')).name).toBe('web-svc');
 
     const gone = await ui.json('/api/services/web-svc', { method: 'DELETE' });
     expect(gone).toEqual({ status: 200, body: { deleted: [{ kind: 'service', id: 'web-svc' }] } });

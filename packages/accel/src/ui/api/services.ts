@@ -7,10 +7,11 @@ import type { Workspace } from '../../workspace/workspace';
 import type { RouteModule } from '../context';
 import { parse } from '../../parse';
 
-const nameParams = z.object({ name: serviceName });
-const logsQuery = z.object({ tail: z.coerce.number().int().min(1).max(10_000).default(100) });
+const nameParams = z.strictObject({ name: serviceName });
+const logsQuery = z.strictObject({ tail: z.coerce.number().int().min(1).max(10_000).default(100) });
 const regenBody = z.object({ key: z.enum(['primary', 'secondary']) }).strict();
-const deleteQuery = z.object({ dryRun: z.enum(['true', 'false']).default('false').transform((v) => v === 'true') });
+// Strict: a misspelt `?dryrun=true` must be refused, not ignored into a real delete.
+const deleteQuery = z.strictObject({ dryRun: z.enum(['true', 'false']).default('false').transform((v) => v === 'true') });
 
 /** A service as the API shows it: whether it wants a key, never the keys nor the runtime handles. */
 function view(s: ServiceRecord) {
