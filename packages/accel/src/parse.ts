@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import { AccelError } from './errors';
 
 /**
@@ -12,4 +12,19 @@ export function parse<S extends z.ZodType>(schema: S, value: unknown, where: str
     .map((i) => `${where}${i.path.length ? `.${i.path.join('.')}` : ''}: ${i.message}`)
     .join('; ');
   throw new AccelError('ACCEL_ERR_BAD_REQUEST', { reason });
+}
+
+/**
+ * A string checked by one of the workspace's own checks (names, tag pairs, model refs), so the
+ * API accepts exactly what the CLI accepts; the check's message becomes the zod issue.
+ */
+export function checked<T>(check: (value: string) => T) {
+  return z.string().transform((value, ctx) => {
+    try {
+      return check(value);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      return z.NEVER;
+    }
+  });
 }

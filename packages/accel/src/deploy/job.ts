@@ -1,23 +1,14 @@
 import { z } from 'zod';
 import { AccelError } from '../errors';
-import { parse } from '../parse';
+import { checked, parse } from '../parse';
 import type { JobContext } from '../workspace/jobs';
 import { checkImageName, checkServiceName } from '../workspace/images';
 import { checkName } from '../workspace/names';
 import type { Workspace } from '../workspace/workspace';
 import { deployService, type DeployOptions } from './deploy';
 
-/** A zod check from a workspace check that throws: the same rule and message as the CLI. */
-const rule = (check: (value: string) => unknown) => (value: string, ctx: z.RefinementCtx) => {
-  try {
-    check(value);
-  } catch (err) {
-    ctx.addIssue({ code: 'custom', message: (err as Error).message });
-  }
-};
-
 /** A service name by the CLI's rule (an RFC 1035 label: it names Kubernetes objects). */
-export const serviceName = z.string().superRefine(rule(checkServiceName));
+export const serviceName = checked(checkServiceName);
 const count = z.number().int().min(1);
 
 /**
@@ -30,8 +21,8 @@ export const deployJobInputs = z
     image: z
       .string()
       .regex(/^[^:]+(:[1-9][0-9]*)?$/, 'expected NAME[:VERSION] with a whole version')
-      .superRefine(rule((ref) => checkImageName(ref.split(':')[0]!))),
-    compute: z.string().superRefine(rule((name) => checkName('Compute target', name))),
+      .pipe(checked((ref) => (checkImageName(ref.split(':')[0]!), ref))),
+    compute: checked((name) => checkName('Compute target', name)),
     auth: z.boolean().optional(),
     replicas: count.optional(),
     autoscale: z

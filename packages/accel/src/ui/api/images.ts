@@ -4,8 +4,8 @@ import { checkImageName } from '../../workspace/images';
 import { parseModelRef } from '../../workspace/names';
 import type { RouteModule } from '../context';
 import { streamJobLog } from '../sse';
-import { parse } from '../../parse';
-import { artifactName, checked, deleteAnswer, deleteQuery, tags, versionParams } from './params';
+import { checked, parse } from '../../parse';
+import { artifactName, deleteAnswer, deleteQuery, tags, versionParams } from './params';
 
 const listQuery = z.strictObject({ name: artifactName('Image').optional() });
 const createBody = z.strictObject({

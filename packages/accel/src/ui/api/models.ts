@@ -7,8 +7,8 @@ import type { Edge, ModelRecord } from '../../workspace/types';
 import type { Workspace } from '../../workspace/workspace';
 import type { RouteModule } from '../context';
 import { groupBy, modelStage } from '../stage';
-import { parse } from '../../parse';
-import { artifactName, checked, deleteAnswer, deleteQuery, edgeEnds, tags, versionParams } from './params';
+import { checked, parse } from '../../parse';
+import { artifactName, deleteAnswer, deleteQuery, edgeEnds, tags, versionParams } from './params';
 import { receiveUpload } from './upload';
 
 /** docs/ui-api.md `ModelView`: what `accel model show -o json` gives, plus the stage. */

@@ -1,21 +1,7 @@
 import { z } from 'zod';
+import { checked } from '../../parse';
 import { checkName, parsePairs } from '../../workspace/names';
 import type { ArtifactRef, Edge } from '../../workspace/types';
-
-/**
- * A string checked by one of the workspace's own checks (names, tag pairs, model refs), so the
- * API accepts exactly what the CLI accepts; the check's message becomes the zod issue.
- */
-export function checked<T>(check: (value: string) => T) {
-  return z.string().transform((value, ctx) => {
-    try {
-      return check(value);
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', message: (err as Error).message });
-      return z.NEVER;
-    }
-  });
-}
 
 export const artifactName = (what: string) => checked((v) => checkName(what, v));
 

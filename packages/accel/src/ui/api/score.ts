@@ -10,8 +10,8 @@ import type { Workspace } from '../../workspace/workspace';
 import type { RouteModule } from '../context';
 import { SidecarCache, classLabels } from '../labels';
 import { ServiceClients } from '../service-clients';
-import { parse } from '../../parse';
-import { artifactName, checked } from './params';
+import { checked, parse } from '../../parse';
+import { artifactName } from './params';
 
 /** Largest image the dashboard sends on to a service. */
 export const SCORE_BODY_LIMIT = 16 * 1024 * 1024;

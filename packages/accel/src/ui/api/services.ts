@@ -6,6 +6,7 @@ import type { ServiceRecord } from '../../workspace/types';
 import type { Workspace } from '../../workspace/workspace';
 import type { RouteModule } from '../context';
 import { parse } from '../../parse';
+import { deleteAnswer } from './params';
 
 const nameParams = z.strictObject({ name: serviceName });
 const logsQuery = z.strictObject({ tail: z.coerce.number().int().min(1).max(10_000).default(100) });
@@ -82,6 +83,6 @@ export const serviceRoutes: RouteModule = (app, { ws }) => {
     const { dryRun } = parse(deleteQuery, req.query, 'query');
     await ws.getService(name);
     const plan = await ws.delete([{ kind: 'service', id: name }], { dryRun });
-    return dryRun ? { wouldDelete: plan } : { deleted: plan };
+    return deleteAnswer(plan, dryRun);
   });
 };
